@@ -1,0 +1,36 @@
+# skinlab: two commands do all set-up on a fresh machine.
+#   make book  -> creates .venv if missing, installs the project, builds the book into _build/html
+#   make test  -> creates .venv if missing, installs the project, runs the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: book test install bench clean release
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[book,grading,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/python -m skinlab.bookbuild
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+release: $(STAMP)
+	$(BIN)/python -m skinlab.grading release
+
+clean:
+	rm -rf _build

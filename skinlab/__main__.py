@@ -1,0 +1,5 @@
+import sys
+
+from skinlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""Decode and resize every image once; keep the result as a memory-mapped uint8 cache.
+
+The guide's pipeline decodes each JPEG and resizes it again on every epoch, which is
+decode-bound on a laptop CPU. Here each image is decoded once (JPEG draft mode lets the decoder
+skip most of the work when the target is small), on all cores, into an ``(N, 3, S, S)`` uint8
+array stored under the skinlab cache and keyed by the dataset's content and the image size: a
+changed file, list of images or size builds a new cache, and a damaged cache is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from skinlab.data import cache_dir, load_image
+
+CACHE_VERSION = 1
+
+
+def _decode_resized(path: str, size: int) -> np.ndarray:
+    rgb = load_image(path, draft=size).resize((size, size), Image.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def dataset_key(paths: Sequence[str], size: int) -> str:
+    """Hash of (file path, size in bytes, mtime) for each image plus the image size."""
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{size}|".encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _checksum(arr: np.ndarray) -> str:
+    return hashlib.blake2b(memoryview(np.ascontiguousarray(arr)).cast("B"), digest_size=16).hexdigest()
+
+
+def load_resized(
+    paths: Sequence[str],
+    size: int,
+    *,
+    root: str | os.PathLike | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    verify: bool = True,
+) -> torch.Tensor:
+    """``(N, 3, size, size)`` uint8 tensor of the images at ``paths``, from cache when valid.
+
+    ``root`` is the cache folder (default ``$SKINLAB_CACHE/images``). The cache's checksum is
+    verified on load (``verify``); a mismatch or unreadable file rebuilds it.
+    """
+    from tqdm.auto import tqdm
+
+    paths = [str(p) for p in paths]
+    folder = Path(root) if root is not None else cache_dir() / "images"
+    key = dataset_key(paths, size)
+    data_file = folder / f"{key}-{size}px.npy"
+    meta_file = folder / f"{key}-{size}px.json"
+    if data_file.is_file() and meta_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text())
+            arr = np.load(data_file, mmap_mode="r")
+            if arr.shape == (len(paths), 3, size, size) and (not verify or _checksum(arr) == meta["checksum"]):
+                return torch.from_numpy(np.array(arr))  # copy: tensors must be writable
+        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            pass  # damaged cache: rebuild below
+
+    out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
+        for i, img in enumerate(
+            tqdm(pool.map(_decode_resized, paths, [size] * len(paths), chunksize=64),
+                 total=len(paths), desc=f"decoding images at {size}px (once)", unit="img",
+                 disable=not progress)
+        ):
+            out[i] = img
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = data_file.with_name(data_file.name + f".tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        np.save(fh, out)
+    os.replace(tmp, data_file)
+    tmp_meta = meta_file.with_name(meta_file.name + f".tmp-{os.getpid()}")
+    tmp_meta.write_text(json.dumps({"n": len(paths), "size": size, "checksum": _checksum(out)}))
+    os.replace(tmp_meta, meta_file)
+    return torch.from_numpy(out)
+
+
+class TensorBatchLoader:
+    """Batches of ``(uint8 images, labels)`` sliced from in-memory tensors.
+
+    Replaces a per-image ``DataLoader`` where decoding is already done: one index permutation
+    per epoch, drawn from ``generator`` (reseeded by ``fit`` every epoch for reproducibility).
+    """
+
+    def __init__(self, images: torch.Tensor, labels, batch_size: int = 64, shuffle: bool = False,
+                 generator: torch.Generator | None = None, drop_last: bool = False, sampler=None):
+        self.images = images
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.generator = generator if generator is not None else (torch.Generator().manual_seed(0) if shuffle else None)
+        self.drop_last = drop_last
+        self.sampler = sampler  # e.g. a DistributedSampler or WeightedRandomSampler yielding indices
+
+    def _order(self) -> torch.Tensor:
+        if self.sampler is not None:
+            return torch.as_tensor(list(iter(self.sampler)), dtype=torch.int64)
+        if self.shuffle:
+            return torch.randperm(len(self.labels), generator=self.generator)
+        return torch.arange(len(self.labels))
+
+    def __iter__(self):
+        order = self._order()
+        n = len(order)
+        stop = n - n % self.batch_size if self.drop_last else n
+        for i in range(0, stop, self.batch_size):
+            idx = order[i : i + self.batch_size]
+            yield self.images[idx], self.labels[idx]
+
+    def __len__(self) -> int:
+        n = len(self.sampler) if self.sampler is not None else len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

@@ -1,0 +1,218 @@
+"""A whole training run, from dataset folder to run folder: what ``skinlab train`` does.
+
+Kept apart from the engine (which knows nothing about files or HAM10000) and from the CLI
+(which only parses flags), like torchvision's ``references/classification``.
+
+Run folder::
+
+    config.json  split.csv  history.json  best.pt  last.pt  metrics.json  figures/*.png
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from skinlab import balance, engine, metrics, models, presets
+from skinlab.cache import TensorBatchLoader, load_resized
+from skinlab.data import CLASSES, DataSource, load_metadata, resolve_data_dir
+from skinlab.split import DEFAULT_FRACTIONS, assert_no_leak, split_by_lesion
+
+WEIGHTINGS = ("median", "sqrt", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Every hyper-parameter of a run; each one is a ``skinlab train`` flag."""
+
+    data: str | None = None
+    model: str = "lenet"
+    out: str = "runs/lenet"
+    image_size: int | None = None  # None: the model's default (LeNet 32)
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    scheduler: str = "cosine"  # or "none"
+    weighting: str = "median"
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    fractions: tuple = DEFAULT_FRACTIONS
+    pretrained: bool = True
+    allow_random_init: bool = False
+    freeze_backbone: bool = False
+    tta: bool = False
+    resume: bool = False
+    workers: int | None = None
+    n_synthetic: int = 2000
+    progress: bool = True
+    figures: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def resolved_image_size(self) -> int:
+        return int(self.image_size or models.default_input_size(self.model))
+
+
+def _class_weights(kind: str, train_labels) -> torch.Tensor | None:
+    if kind not in WEIGHTINGS:
+        raise ValueError(f"--weighting {kind!r}: expected one of {', '.join(WEIGHTINGS)}")
+    if kind == "none":
+        return None
+    w = balance.median_frequency_weights(train_labels, len(CLASSES))
+    return w.sqrt() if kind == "sqrt" else w
+
+
+@dataclass
+class PreparedData:
+    source: DataSource
+    metadata: "object"
+    split: "object"
+    images: torch.Tensor
+    index: dict
+    mean: tuple
+    std: tuple
+
+    def labels(self, name: str) -> np.ndarray:
+        return self.metadata["label"].to_numpy()[self.index[name]]
+
+    def loader(self, name: str, batch_size: int, shuffle: bool = False, generator=None, sampler=None):
+        idx = self.index[name]
+        return TensorBatchLoader(self.images[idx], self.labels(name), batch_size=batch_size,
+                                 shuffle=shuffle, generator=generator, sampler=sampler)
+
+
+def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
+    """Dataset → validated metadata → lesion-level split → cached resized images → statistics."""
+    source = resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic, seed=cfg.seed, progress=cfg.progress)
+    if log:
+        log(f"data: {source.description}")
+    metadata = load_metadata(source.root)
+    split = split_by_lesion(metadata, cfg.fractions, seed=cfg.seed)
+    assert_no_leak(metadata, split)
+    size = cfg.resolved_image_size()
+    images = load_resized(metadata["path"].tolist(), size, workers=cfg.workers, progress=cfg.progress)
+    index = {name: np.flatnonzero(split.to_numpy() == name) for name in ("train", "val", "test")}
+    stats = models.input_stats(cfg.model)
+    if stats is None:  # LeNet from scratch: normalise by the training split's own statistics
+        stats = presets.measure_mean_std(images[index["train"]])
+    return PreparedData(source, metadata, split, images, index, *stats)
+
+
+def _write_json(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig, log=print) -> dict:
+    """Run one training as configured; returns the test metrics (also in ``metrics.json``)."""
+    t_start = time.perf_counter()
+    engine.seed_everything(cfg.seed)
+    device = engine.select_device(cfg.device)
+    out = Path(cfg.out)
+    if out.exists() and (out / "metrics.json").exists() and not cfg.resume:
+        raise FileExistsError(
+            f"{out}: a finished run is already here; choose another --out or pass --resume"
+        )
+    data = prepare_data(cfg, log)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json({**asdict(cfg), "image_size": cfg.resolved_image_size(), "mean": data.mean, "std": data.std,
+                 "device": str(device), "synthetic": data.source.synthetic}, out / "config.json")
+    data.split.to_frame().assign(image_id=data.metadata["image_id"]).to_csv(out / "split.csv", index=False)
+
+    train_labels = data.labels("train")
+    weights = _class_weights(cfg.weighting, train_labels)
+    criterion = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None,
+                                    label_smoothing=cfg.label_smoothing)
+    model = models.build_model(cfg.model, num_classes=len(CLASSES), pretrained=cfg.pretrained,
+                               allow_random_init=cfg.allow_random_init, freeze_backbone=cfg.freeze_backbone)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+                 if cfg.scheduler == "cosine" else None)
+    train_loader = data.loader("train", cfg.batch_size, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))
+    val_loader = data.loader("val", 256)
+    augment = presets.BatchAugment(data.mean, data.std, train=True)
+    plain = presets.BatchAugment(data.mean, data.std, train=False)
+
+    history = engine.fit(model, train_loader, val_loader, criterion, optimizer, cfg.epochs, device,
+                         scheduler=scheduler, out_dir=out, resume=cfg.resume, seed=cfg.seed,
+                         train_transform=augment, eval_transform=plain, progress=cfg.progress, log=log)
+
+    best = engine.load_checkpoint(out / "best.pt", map_location=device)
+    model.load_state_dict(best["model"])
+    result = evaluate_split(model, data, "test", device, tta=cfg.tta)
+    result.update({
+        "model": cfg.model,
+        "best_epoch": best["best"]["epoch"],
+        "epochs": cfg.epochs,
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "data": str(data.source.root),
+        "synthetic": data.source.synthetic,
+        "majority_baseline": metrics.majority_baseline(train_labels, data.labels("test")),
+    })
+    if cfg.figures:
+        _figures(out, history, result)
+    _write_json(result, out / "metrics.json")
+    if log:
+        log(summary_line(result))
+    return result
+
+
+def evaluate_split(model, data: PreparedData, name: str, device, tta: bool = False, batch_size: int = 256) -> dict:
+    plain = presets.BatchAugment(data.mean, data.std, train=False).to(device)
+    y_true, y_prob = engine.predict(model, data.loader(name, batch_size), device, batch_transform=plain, tta_flip=tta)
+    return {"split": name, **metrics.compute_metrics(y_true, y_prob)}
+
+
+def summary_line(result: dict) -> str:
+    base = result.get("majority_baseline", {})
+    tag = " [synthetic sample, not HAM10000]" if result.get("synthetic") else ""
+    return (
+        f"{result.get('split', 'test')} (n={result['n']}): accuracy {result['accuracy']:.3f}, "
+        f"balanced accuracy {result['balanced_accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}"
+        + (f"; majority baseline accuracy {base['accuracy']:.3f}, balanced {base['balanced_accuracy']:.3f}" if base else "")
+        + tag
+    )
+
+
+def _figures(out: Path, history, result) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from skinlab import plots
+    except ImportError:  # plots are a convenience; the numbers are in metrics.json
+        return
+    figs = out / "figures"
+    plots.save_figure(plots.training_curves(history), figs / "curves.png")
+    plots.save_figure(plots.confusion_matrices(np.asarray(result["confusion_matrix"])), figs / "confusion.png")
+
+
+def load_run(run_dir: str | os.PathLike, data: str | None = None, device="auto"):
+    """Model (best weights), config and prepared data of a finished run."""
+    run = Path(run_dir)
+    cfg_file = run / "config.json"
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{run}: not a run folder (no config.json); train one with `skinlab train`")
+    raw = json.loads(cfg_file.read_text())
+    known = {k: v for k, v in raw.items() if k in TrainConfig.__dataclass_fields__}
+    cfg = TrainConfig(**known)
+    if data is not None:
+        cfg.data = data
+    cfg.progress = False
+    device = engine.select_device(device)
+    model = models.build_model(cfg.model, num_classes=len(CLASSES), pretrained=False, allow_random_init=True)
+    model.load_state_dict(engine.load_checkpoint(run / "best.pt", map_location=device)["model"])
+    model.to(device).eval()
+    return model, cfg, device

@@ -1,0 +1,117 @@
+"""Data presets: resize, the guide's two augmentations (horizontal flip, rotation up to 60°),
+normalisation. Evaluation transforms never augment.
+
+Two equivalent forms:
+- per-image PIL transforms (:func:`train_transform`, :func:`eval_transform`), as the guide writes
+  them, for a ``HAM10000Dataset``;
+- batched tensor augmentation (:class:`BatchAugment`) applied to a whole uint8 batch at once, on
+  the GPU when there is one; it is what ``skinlab train`` uses with the preprocessed-image cache.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision import transforms as T
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ROTATION_DEGREES = 60.0
+
+
+def _size(size) -> tuple[int, int]:
+    if isinstance(size, int):
+        return (size, size)
+    return (int(size[0]), int(size[1]))
+
+
+def train_transform(size, mean: Sequence[float], std: Sequence[float], degrees: float = ROTATION_DEGREES):
+    """Resize → random horizontal flip → random rotation (±``degrees``) → tensor → normalise."""
+    return T.Compose(
+        [
+            T.Resize(_size(size)),
+            T.RandomHorizontalFlip(),
+            T.RandomRotation(degrees),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
+
+
+def eval_transform(size, mean: Sequence[float], std: Sequence[float]):
+    """Resize → tensor → normalise. No randomness: the test set is never augmented."""
+    return T.Compose([T.Resize(_size(size)), T.ToTensor(), T.Normalize(mean, std)])
+
+
+def measure_mean_std(images: torch.Tensor, batch: int = 1024) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of a uint8 ``(N, 3, H, W)`` tensor (or float in [0, 1]).
+
+    Call it on the training split only; the statistics then normalise every split.
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected images of shape (N, 3, H, W); got {tuple(images.shape)}")
+    scale = 255.0 if images.dtype == torch.uint8 else 1.0
+    total = torch.zeros(3, dtype=torch.float64)
+    total_sq = torch.zeros(3, dtype=torch.float64)
+    for i in range(0, len(images), batch):
+        x = images[i : i + batch].to(torch.float64) / scale
+        total += x.sum(dim=(0, 2, 3))
+        total_sq += (x * x).sum(dim=(0, 2, 3))
+    n = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / n
+    std = (total_sq / n - mean * mean).clamp_min(0).sqrt()
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+class BatchAugment(torch.nn.Module):
+    """Normalise a uint8 batch, with the guide's flip and rotation when ``train`` is true.
+
+    Each image gets its own flip and angle (uniform in ±``degrees``), drawn from ``generator``
+    so runs are reproducible; rotation uses bilinear sampling with black corners, like
+    ``torchvision.transforms.RandomRotation``.
+    """
+
+    def __init__(self, mean, std, train: bool = True, degrees: float = ROTATION_DEGREES, flip: bool = True):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.train_mode = train
+        self.degrees = float(degrees)
+        self.flip = flip
+
+    def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = images.to(self.mean.device, non_blocking=True)
+        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        if self.train_mode:
+            n = x.shape[0]
+            # Random numbers come from a CPU generator so CPU and GPU runs draw the same values.
+            flips = torch.rand(n, generator=generator) < 0.5 if self.flip else torch.zeros(n, dtype=torch.bool)
+            angles = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(self.degrees)
+            x = _flip_rotate(x, flips.to(x.device), angles.to(x.device))
+        return (x - self.mean) / self.std
+
+
+def _flip_rotate(x: torch.Tensor, flips: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    sign = torch.where(flips, -1.0, 1.0).to(x.dtype)
+    h, w = x.shape[-2:]
+    aspect = h / w
+    # Affine grid in normalised coordinates; the flip multiplies the x column.
+    theta = torch.zeros(x.shape[0], 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = cos * sign
+    theta[:, 0, 1] = -sin * aspect
+    theta[:, 1, 0] = sin * sign / aspect
+    theta[:, 1, 1] = cos
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def denormalize(x: torch.Tensor, mean, std) -> np.ndarray:
+    """A normalised ``(3, H, W)`` tensor back to an ``(H, W, 3)`` float image in [0, 1] for display."""
+    m = torch.tensor(mean).view(3, 1, 1)
+    s = torch.tensor(std).view(3, 1, 1)
+    return (x.detach().cpu() * s + m).clamp(0, 1).permute(1, 2, 0).numpy()

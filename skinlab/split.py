@@ -1,0 +1,109 @@
+"""Lesion-level, class-stratified train/validation/test split.
+
+HAM10000 has **no patient id**: the only grouping it records is ``lesion_id`` (7,470 lesions for
+10,015 images; one lesion can have up to six images, taken at different times or
+magnifications). Images of one lesion look alike, so if they land in two splits the test set
+measures memory, not generalisation. The lesion is therefore the honest unit of splitting; one
+patient with several lesions may still appear in two splits, and nothing in the data can prevent
+that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "val", "test")
+DEFAULT_FRACTIONS = (0.64, 0.16, 0.20)
+
+
+class LeakError(AssertionError):
+    """Raised when one lesion's images are in more than one split."""
+
+
+def _check_fractions(fractions) -> np.ndarray:
+    f = np.asarray(fractions, dtype=float)
+    if f.shape != (3,) or np.any(f < 0) or not np.isclose(f.sum(), 1.0, atol=1e-6):
+        raise ValueError(
+            f"fractions must be three non-negative numbers (train, val, test) summing to 1; got {fractions!r}"
+        )
+    return f
+
+
+def split_by_lesion(
+    metadata: pd.DataFrame, fractions=DEFAULT_FRACTIONS, seed: int = 0
+) -> pd.Series:
+    """Assign every image to ``"train"``, ``"val"`` or ``"test"`` so that no lesion is split.
+
+    Stratified by ``dx``: each class is split on its own, lesions in a seeded random order, the
+    largest lesions first, each going to the split furthest below its target image count. The
+    many single-image lesions placed last fill every split to within about one image of its
+    target, so each class's share of each split lands within a fraction of a percentage point of
+    ``fractions`` on HAM10000.
+
+    Returns a Series of split names indexed like ``metadata``; ``metadata`` is not modified.
+    """
+    for col in ("lesion_id", "dx"):
+        if col not in metadata.columns:
+            raise ValueError(f"metadata has no {col!r} column")
+    f = _check_fractions(fractions)
+    rng = np.random.default_rng(seed)
+
+    lesions = pd.DataFrame(
+        {"lesion_id": metadata["lesion_id"].to_numpy(), "dx": metadata["dx"].to_numpy()}
+    )
+    # A lesion's class is its most frequent dx (validated data has exactly one).
+    lesion_dx = lesions.groupby("lesion_id", sort=True)["dx"].agg(lambda s: s.mode().iloc[0])
+    lesion_size = lesions.groupby("lesion_id", sort=True).size()
+
+    assignment: dict = {}
+    for dx in sorted(lesion_dx.unique()):
+        ids = lesion_dx.index[lesion_dx == dx].to_numpy()
+        ids = ids[rng.permutation(len(ids))]
+        sizes = lesion_size.loc[ids].to_numpy()
+        order = np.argsort(-sizes, kind="stable")  # largest first; ties in seeded random order
+        target = f * sizes.sum()
+        filled = np.zeros(3)
+        for i in order:
+            k = int(np.argmax(target - filled))  # ties → earliest split (train)
+            filled[k] += sizes[i]
+            assignment[ids[i]] = SPLITS[k]
+    return pd.Series(
+        metadata["lesion_id"].map(assignment).to_numpy(), index=metadata.index, name="split"
+    )
+
+
+def find_leaks(metadata: pd.DataFrame, split: pd.Series) -> dict[str, set[str]]:
+    """Lesions whose images are in more than one split, with the splits they are in."""
+    s = pd.Series(split).reindex(metadata.index)
+    per_lesion = s.groupby(metadata["lesion_id"]).agg(lambda x: frozenset(x.dropna()))
+    return {lesion: set(where) for lesion, where in per_lesion.items() if len(where) > 1}
+
+
+def assert_no_leak(metadata: pd.DataFrame, split: pd.Series) -> None:
+    """Raise :class:`LeakError` naming the lesions that appear in more than one split."""
+    leaks = find_leaks(metadata, split)
+    if leaks:
+        shown = "; ".join(f"{k} in {', '.join(sorted(v))}" for k, v in list(leaks.items())[:10])
+        more = f" (and {len(leaks) - 10} more)" if len(leaks) > 10 else ""
+        raise LeakError(f"{len(leaks)} lesion(s) leak across splits: {shown}{more}")
+
+
+def split_shares(metadata: pd.DataFrame, split: pd.Series) -> pd.DataFrame:
+    """Each class's share of its images in each split (rows: dx, columns: splits)."""
+    s = pd.Series(split).reindex(metadata.index)
+    table = pd.crosstab(metadata["dx"], s).reindex(columns=list(SPLITS), fill_value=0)
+    return table.div(table.sum(axis=1), axis=0)
+
+
+def split_by_image(metadata: pd.DataFrame, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> pd.Series:
+    """The *wrong* split, image by image (stratified, ignoring lesions): used to show leakage."""
+    f = _check_fractions(fractions)
+    rng = np.random.default_rng(seed)
+    out = pd.Series(index=metadata.index, dtype=object, name="split")
+    for _, idx in metadata.groupby("dx").groups.items():
+        idx = np.asarray(idx)[rng.permutation(len(idx))]
+        cuts = np.round(np.cumsum(f)[:2] * len(idx)).astype(int)
+        for name, part in zip(SPLITS, np.split(idx, cuts)):
+            out.loc[part] = name
+    return out
