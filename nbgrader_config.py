@@ -29,7 +29,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Grade in the python3 kernel of this environment; a cell that runs longer than this fails
 # (scores 0) and the notebook goes on. The checks stop a student's call after 10 s themselves.
 c.Execute.kernel_name = "python3"
-c.Execute.timeout = 30
+c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 
 # A deleted test cell is put back (and run) instead of leaving the notebook ungradable.

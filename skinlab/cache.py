@@ -101,11 +101,21 @@ class TensorBatchLoader:
     """
 
     def __init__(self, images: torch.Tensor, labels, batch_size: int = 64, shuffle: bool = False,
-                 generator: torch.Generator | None = None, drop_last: bool = False, sampler=None):
+                 generator: torch.Generator | None = None, drop_last: bool = False, sampler=None,
+                 indices=None):
         self.images = images
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-        if len(self.images) != len(self.labels):
-            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        # ``indices``: this loader's items are ``images[indices]`` (a split of a shared, possibly
+        # memory-mapped cache), gathered batch by batch instead of copied up front.
+        self.indices = None if indices is None else torch.as_tensor(np.asarray(indices), dtype=torch.int64)
+        n_images = len(self.images) if self.indices is None else len(self.indices)
+        if n_images != len(self.labels):
+            raise ValueError(f"{n_images} images but {len(self.labels)} labels")
+        if self.indices is not None and len(self.indices) and (
+                int(self.indices.min()) < 0 or int(self.indices.max()) >= len(self.images)):
+            raise ValueError(f"indices must lie in 0..{len(self.images) - 1}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size={batch_size}: must be at least 1")
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.generator = generator if generator is not None else (torch.Generator().manual_seed(0) if shuffle else None)
@@ -125,7 +135,8 @@ class TensorBatchLoader:
         stop = n - n % self.batch_size if self.drop_last else n
         for i in range(0, stop, self.batch_size):
             idx = order[i : i + self.batch_size]
-            yield self.images[idx], self.labels[idx]
+            rows = idx if self.indices is None else self.indices[idx]
+            yield self.images[rows], self.labels[idx]
 
     def __len__(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.labels)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 CLASSES: tuple[str, ...] = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 """The one class order used everywhere (ImageFolder's alphabetical order, DermaMNIST's too)."""
@@ -235,6 +235,8 @@ def load_image(path: str | os.PathLike, draft: int | None = None) -> Image.Image
             if draft:
                 im.draft("RGB", (draft, draft))
             im.load()
+            if im.format == "JPEG" and ImageFile.LOAD_TRUNCATED_IMAGES:
+                _check_jpeg_end(path)
             if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 # Composite on white so transparent areas don't turn black.
                 im = im.convert("RGBA")
@@ -242,14 +244,32 @@ def load_image(path: str | os.PathLike, draft: int | None = None) -> Image.Image
                 bg.paste(im, mask=im.getchannel("A"))
                 return bg
             return im.convert("RGB")
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: image is too large to decode safely ({exc})") from None
     except UnidentifiedImageError:
         size = path.stat().st_size if path.exists() else 0
         what = "is empty (0 bytes)" if size == 0 else "is not an image PIL can read"
         raise DataError(f"{path}: {what}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path}: corrupt or truncated image ({exc})") from None
+
+
+def _check_jpeg_end(path: Path) -> None:
+    """Raise unless the JPEG ends with its end-of-image marker (FF D9).
+
+    PIL raises on a truncated JPEG by itself, except when ``ImageFile.LOAD_TRUNCATED_IMAGES``
+    has been switched on (by a notebook or another library): then it pads the missing part with
+    grey silently. Every HAM10000 image ends with the marker, so its absence means truncation.
+    """
+    with open(path, "rb") as fp:
+        fp.seek(max(0, os.path.getsize(path) - 16))
+        tail = fp.read()
+    if b"\xff\xd9" not in tail.rstrip(b"\x00\r\n "):
+        raise DataError(f"{path}: corrupt or truncated image (no JPEG end-of-image marker)")
 
 
 def load_mask(path: str | os.PathLike) -> np.ndarray:
@@ -357,30 +377,34 @@ def check_dataset(root: str | os.PathLike, verify_images: bool = True, progress:
     root = Path(root)
     if not root.exists():
         return [f"{root}: folder does not exist"]
+    problems: list[str] = []
+    ids: set[str] | None = None  # None: the csv is unreadable, so only the images can be checked
     try:
         csv_path = metadata_csv_path(root)
         df = _parse_metadata_csv(csv_path)
     except DataError as exc:
-        return [str(exc)]
-    problems = metadata_problems(df, str(csv_path))
-    if "image_id" not in df.columns:
-        return problems
+        problems.append(str(exc))
+        csv_path = (root if root.is_dir() else root.parent) / METADATA_FILE
+    else:
+        problems += metadata_problems(df, str(csv_path))
+        if "image_id" in df.columns:
+            ids = set(df["image_id"].dropna().astype(str).str.strip())
     images = find_images(csv_path.parent)
-    ids = set(df["image_id"].dropna().astype(str).str.strip())
-    missing = sorted(ids - images.keys())
-    for image_id in missing[:50]:
-        problems.append(f"{image_id}: listed in {csv_path.name} but no image file found")
-    if len(missing) > 50:
-        problems.append(f"… and {len(missing) - 50} more listed images missing")
-    extra = sorted(images.keys() - ids)
-    for image_id in extra[:50]:
-        problems.append(f"{images[image_id]}: image has no row in {csv_path.name}")
-    if len(extra) > 50:
-        problems.append(f"… and {len(extra) - 50} more images without a metadata row")
+    if ids is not None:
+        missing = sorted(ids - images.keys())
+        for image_id in missing[:50]:
+            problems.append(f"{image_id}: listed in {csv_path.name} but no image file found")
+        if len(missing) > 50:
+            problems.append(f"… and {len(missing) - 50} more listed images missing")
+        extra = sorted(images.keys() - ids)
+        for image_id in extra[:50]:
+            problems.append(f"{images[image_id]}: image has no row in {csv_path.name}")
+        if len(extra) > 50:
+            problems.append(f"… and {len(extra) - 50} more images without a metadata row")
     if verify_images:
         from tqdm.auto import tqdm
 
-        present = [images[i] for i in sorted(ids & images.keys())]
+        present = [images[i] for i in sorted(images.keys() if ids is None else ids & images.keys())]
         for p in tqdm(present, desc="checking images", unit="img", disable=not progress):
             try:
                 load_image(p)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from skinlab import balance, engine, metrics, models, presets
+from skinlab import balance, distributed, engine, metrics, models, presets
 from skinlab.cache import TensorBatchLoader, load_resized
 from skinlab.data import CLASSES, DataSource, load_metadata, resolve_data_dir
 from skinlab.split import DEFAULT_FRACTIONS, assert_no_leak, split_by_lesion
@@ -84,21 +84,26 @@ class PreparedData:
         return self.metadata["label"].to_numpy()[self.index[name]]
 
     def loader(self, name: str, batch_size: int, shuffle: bool = False, generator=None, sampler=None):
-        idx = self.index[name]
-        return TensorBatchLoader(self.images[idx], self.labels(name), batch_size=batch_size,
-                                 shuffle=shuffle, generator=generator, sampler=sampler)
+        # ``indices`` rather than ``images[idx]``: batches are gathered from the (memory-mapped)
+        # cache, so a split is never copied whole into memory.
+        return TensorBatchLoader(self.images, self.labels(name), batch_size=batch_size, shuffle=shuffle,
+                                 generator=generator, sampler=sampler, indices=self.index[name])
 
 
 def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
     """Dataset → validated metadata → lesion-level split → cached resized images → statistics."""
-    source = resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic, seed=cfg.seed, progress=cfg.progress)
-    if log:
-        log(f"data: {source.description}")
-    metadata = load_metadata(source.root)
+    main = distributed.is_main()
+    # Under torchrun, rank 0 makes the synthetic sample / image cache; the others then read it.
+    with distributed.main_first():
+        source = resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic, seed=cfg.seed,
+                                  progress=cfg.progress and main)
+        if log:
+            log(f"data: {source.description}")
+        metadata = load_metadata(source.root)
+        size = cfg.resolved_image_size()
+        images = load_resized(metadata["path"].tolist(), size, workers=cfg.workers, progress=cfg.progress and main)
     split = split_by_lesion(metadata, cfg.fractions, seed=cfg.seed)
     assert_no_leak(metadata, split)
-    size = cfg.resolved_image_size()
-    images = load_resized(metadata["path"].tolist(), size, workers=cfg.workers, progress=cfg.progress)
     index = {name: np.flatnonzero(split.to_numpy() == name) for name in ("train", "val", "test")}
     stats = models.input_stats(cfg.model)
     if stats is None:  # LeNet from scratch: normalise by the training split's own statistics
@@ -115,23 +120,43 @@ def _write_json(obj, path: Path) -> None:
 def train(cfg: TrainConfig, log=print) -> dict:
     """Run one training as configured; returns the test metrics (also in ``metrics.json``)."""
     t_start = time.perf_counter()
+    # Under torchrun (WORLD_SIZE > 1): join the process group; otherwise nothing happens.
+    dist_info, device_pref = distributed.init(cfg.device)
+    try:
+        result = _train(cfg, log, t_start, dist_info, device_pref)
+        distributed.barrier()  # the others wait while rank 0 tests and writes
+        return result
+    finally:
+        if dist_info.distributed:
+            distributed.cleanup()
+
+
+def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dict:
+    main = dist_info.is_main
+    log = log if main else None  # only rank 0 talks and writes
     engine.seed_everything(cfg.seed)
-    device = engine.select_device(cfg.device)
+    device = engine.select_device(device_pref)
     out = Path(cfg.out)
     if out.exists() and (out / "metrics.json").exists() and not cfg.resume:
         raise FileExistsError(
             f"{out}: a finished run is already here; choose another --out or pass --resume"
         )
     data = prepare_data(cfg, log)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json({**asdict(cfg), "image_size": cfg.resolved_image_size(), "mean": data.mean, "std": data.std,
-                 "device": str(device), "synthetic": data.source.synthetic}, out / "config.json")
-    data.split.to_frame().assign(image_id=data.metadata["image_id"]).to_csv(out / "split.csv", index=False)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json({**asdict(cfg), "image_size": cfg.resolved_image_size(), "mean": data.mean, "std": data.std,
+                     "device": str(device), "world_size": dist_info.world_size,
+                     "synthetic": data.source.synthetic}, out / "config.json")
+        data.split.to_frame().assign(image_id=data.metadata["image_id"]).to_csv(out / "split.csv", index=False)
 
     train_labels = data.labels("train")
     weights = _class_weights(cfg.weighting, train_labels)
-    criterion = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None,
-                                    label_smoothing=cfg.label_smoothing)
+    weights = weights.to(device) if weights is not None else None
+    if dist_info.distributed:
+        # Same value as CrossEntropyLoss on the global batch, whatever the class weights.
+        criterion = distributed.GlobalMeanLoss(weights, label_smoothing=cfg.label_smoothing)
+    else:
+        criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
     model = models.build_model(cfg.model, num_classes=len(CLASSES), pretrained=cfg.pretrained,
                                allow_random_init=cfg.allow_random_init, freeze_backbone=cfg.freeze_backbone)
     if device.type == "cuda":
@@ -140,15 +165,32 @@ def train(cfg: TrainConfig, log=print) -> dict:
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
                  if cfg.scheduler == "cosine" else None)
-    train_loader = data.loader("train", cfg.batch_size, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))
     val_loader = data.loader("val", 256)
-    augment = presets.BatchAugment(data.mean, data.std, train=True)
     plain = presets.BatchAugment(data.mean, data.std, train=False)
+    on_epoch_start = None
+    if dist_info.distributed:
+        world = dist_info.world_size
+        if cfg.batch_size % world:
+            raise ValueError(f"--batch-size {cfg.batch_size} is the global batch: it must be divisible by "
+                             f"the {world} processes")
+        sampler = distributed.ShardedSampler(len(train_labels), dist_info.rank, world, shuffle=True, seed=cfg.seed)
+        train_loader = data.loader("train", cfg.batch_size // world, sampler=sampler)
+        augment = presets.BatchAugment(data.mean, data.std, train=True, shard=(dist_info.rank, world))
+        on_epoch_start = sampler.set_epoch
+        model = distributed.wrap_model(model.to(device), device)
+    else:
+        train_loader = data.loader("train", cfg.batch_size, shuffle=True,
+                                   generator=torch.Generator().manual_seed(cfg.seed))
+        augment = presets.BatchAugment(data.mean, data.std, train=True)
 
     history = engine.fit(model, train_loader, val_loader, criterion, optimizer, cfg.epochs, device,
                          scheduler=scheduler, out_dir=out, resume=cfg.resume, seed=cfg.seed,
-                         train_transform=augment, eval_transform=plain, progress=cfg.progress, log=log)
+                         train_transform=augment, eval_transform=plain, progress=cfg.progress, log=log,
+                         is_main=main, on_epoch_start=on_epoch_start)
+    if not main:
+        return {}
 
+    model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     best = engine.load_checkpoint(out / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
     result = evaluate_split(model, data, "test", device, tta=cfg.tta)
@@ -159,6 +201,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "seconds": round(time.perf_counter() - t_start, 1),
         "data": str(data.source.root),
         "synthetic": data.source.synthetic,
+        "world_size": dist_info.world_size,
         "majority_baseline": metrics.majority_baseline(train_labels, data.labels("test")),
     })
     if cfg.figures:

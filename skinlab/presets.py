@@ -75,24 +75,39 @@ class BatchAugment(torch.nn.Module):
     ``torchvision.transforms.RandomRotation``.
     """
 
-    def __init__(self, mean, std, train: bool = True, degrees: float = ROTATION_DEGREES, flip: bool = True):
+    def __init__(self, mean, std, train: bool = True, degrees: float = ROTATION_DEGREES, flip: bool = True,
+                 *, shard: tuple[int, int] = (0, 1), channels_last: bool | str = "auto"):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
         self.train_mode = train
         self.degrees = float(degrees)
         self.flip = flip
+        # (rank, world_size) in a distributed run: the random draws are made for the whole global
+        # batch (world_size x this batch) and this rank keeps elements rank, rank + world_size, ...
+        # (see skinlab.distributed.ShardedSampler), so augmentation matches a single process.
+        rank, world = (int(v) for v in shard)
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"BatchAugment: shard={shard!r}, expected (rank, world_size) with 0 <= rank < world_size")
+        self.shard = (rank, world)
+        # "auto": channels-last output on CUDA, where convolutions with AMP run faster in it.
+        self.channels_last = channels_last
 
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         x = images.to(self.mean.device, non_blocking=True)
         x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
         if self.train_mode:
-            n = x.shape[0]
+            rank, world = self.shard
+            n = x.shape[0] * world
             # Random numbers come from a CPU generator so CPU and GPU runs draw the same values.
             flips = torch.rand(n, generator=generator) < 0.5 if self.flip else torch.zeros(n, dtype=torch.bool)
             angles = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(self.degrees)
+            flips, angles = flips[rank::world], angles[rank::world]
             x = _flip_rotate(x, flips.to(x.device), angles.to(x.device))
-        return (x - self.mean) / self.std
+        x = (x - self.mean) / self.std
+        if x.is_cuda and (self.channels_last is True or self.channels_last == "auto"):
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
 
 
 def _flip_rotate(x: torch.Tensor, flips: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:

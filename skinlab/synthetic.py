@@ -21,7 +21,6 @@ import io
 import math
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +49,7 @@ MASK_DIR = "HAM10000_segmentations_lesion_tschandl"
 IMAGE_ID_START = 1_000_000
 LESION_ID_START = 1_000_000
 SYNTHETIC_ID = re.compile(r"ISIC_1\d{6}")
+_SYNTHETIC_FILE = re.compile(r"ISIC_1\d{6}(\.jpg|_segmentation\.png)")
 
 # Enough lesions per class for a stratified 64/16/20 split by lesion to put one in each part.
 MIN_LESIONS_PER_CLASS = 3
@@ -169,7 +169,8 @@ def _images_per_class(n_images: int) -> dict[str, int]:
     for c in by_remainder[:max(missing, 0)]:
         counts[c] += 1
     while missing < 0:  # the minimum pushed us over: take from the largest classes
-        c = max(counts, key=lambda k: counts[k] - exact[k])
+        c = max((k for k in CLASSES if counts[k] > MIN_LESIONS_PER_CLASS),
+                key=lambda k: counts[k] - exact[k])
         counts[c] -= 1
         missing += 1
     return counts
@@ -583,12 +584,15 @@ def _prepare_root(root: Path, overwrite: bool) -> None:
                 f"{csv_path} lists non-synthetic images (e.g. {foreign[0]!r}); refusing to "
                 "overwrite what may be the real data")
         csv_path.unlink()  # first, so an interrupted rewrite never looks complete
-        for name in (*IMAGE_DIRS, MASK_DIR):
-            if (root / name).is_dir():
-                shutil.rmtree(root / name)
     root.mkdir(parents=True, exist_ok=True)
+    # Files of an earlier or interrupted synthetic run would linger as images without metadata;
+    # only our own id range is removed, anything else in the folders is left alone.
     for name in (*IMAGE_DIRS, MASK_DIR):
-        (root / name).mkdir(exist_ok=True)
+        folder = root / name
+        folder.mkdir(exist_ok=True)
+        for old in folder.iterdir():
+            if _SYNTHETIC_FILE.fullmatch(old.name):
+                old.unlink()
 
 
 def make_synthetic_ham10000(root, n_images: int = 1000, seed: int = 0,

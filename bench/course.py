@@ -1,0 +1,101 @@
+"""Benchmark 3 (``--course``, optional): the course's own chores.
+
+- Book build, cold (a fresh copy of the course with no execution cache, no trained runs and an
+  empty image cache) then cached (the same build again), quick profile, as ``make book`` runs it.
+  Targets: <= 10 min cold, <= 1 min cached on 2 cores.
+- Autograding one student's five assignments with nbgrader (``python -m skinlab.grading grade``),
+  the student being the simulated class's "solution" submissions. Target: <= 45 s.
+
+Both run in a temporary copy of the repository so they never touch the working tree's
+``_build/`` or gradebook. Each is skipped with a note when its part of the course is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import Row, Skipped, timed
+
+REPO = Path(__file__).resolve().parents[1]
+_SKIP = {".venv", ".git", "_build", "runs", "data", "submitted", "autograded", "feedback", "grades",
+         ".pytest_cache", ".hypothesis", "__pycache__", "gradebook.db", ".ipynb_checkpoints", "bench"}
+
+
+def _copy_course(dest: Path) -> Path:
+    shutil.copytree(REPO, dest, ignore=lambda d, names: [n for n in names if n in _SKIP or n.endswith(".egg-info")])
+    return dest
+
+
+def _env(tmp: Path) -> dict:
+    env = dict(os.environ)
+    env["SKINLAB_CACHE"] = str(tmp / "cache")  # cold: synthetic sample and image cache made anew
+    env["SKINLAB_RUNS_DIR"] = str(tmp / "book-runs")
+    env.setdefault("SKINLAB_PROFILE", "quick")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _build(course: Path, env: dict) -> int:
+    code = "import sys; from pathlib import Path; from skinlab.bookbuild import build; sys.exit(build(Path(sys.argv[1])))"
+    return subprocess.call([sys.executable, "-c", code, str(course)], cwd=course, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def book(log=print) -> list:
+    if not (REPO / "_config.yml").is_file() and not (REPO / "book" / "_config.yml").is_file():
+        return [Skipped("course", "no book yet (no _config.yml): book build not measured")]
+    tmp = Path(tempfile.mkdtemp(prefix="skinlab-bench-book-"))
+    try:
+        course = _copy_course(tmp / "course")
+        env = _env(tmp)
+        log("course: building the book cold (minutes)")
+        cold_s, rc = timed(_build, course, env)
+        if rc != 0:
+            return [Skipped("course", f"the book build failed (exit {rc}) in a fresh copy; not timed")]
+        log("course: building the book again (cached)")
+        warm_s, rc2 = timed(_build, course, env)
+        return [
+            Row("course", "book build, quick profile, cold", "target 10 min", 600.0, cold_s, "s",
+                ratio=None, target="<= 600 s", passed=cold_s <= 600),
+            Row("course", "book build, quick profile, cached", "target 1 min", 60.0, warm_s, "s",
+                ratio=None, target="<= 60 s", passed=warm_s <= 60 and rc2 == 0),
+        ]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def grading(log=print) -> list:
+    sim = REPO / "solutions" / "simulated_class.py"
+    if not sim.is_file() or not (REPO / "nbgrader_config.py").is_file():
+        return [Skipped("course", "no exercises/simulated class yet: autograding not measured")]
+    tmp = Path(tempfile.mkdtemp(prefix="skinlab-bench-grade-"))
+    try:
+        course = _copy_course(tmp / "course")
+        spec = importlib.util.spec_from_file_location("simulated_class", course / "solutions" / "simulated_class.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        env = _env(tmp)
+        py = [sys.executable, "-m", "skinlab.grading", "--course-dir", str(course)]
+        subprocess.run(py + ["release"], cwd=course, env=env, check=True, capture_output=True)
+        module.write_class(course / "exercises", tmp / "class", students=("solution",))
+        log("course: autograding one student's five assignments")
+        seconds, proc = timed(subprocess.run, py + ["grade", str(tmp / "class"), "--out", str(tmp / "grades")],
+                              cwd=course, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            return [Skipped("course", f"grading failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")]
+        return [Row("course", "autograde 1 student x 5 assignments (nbgrader)", "target 45 s", 45.0, seconds, "s",
+                    target="<= 45 s", passed=seconds <= 45)]
+    except (subprocess.CalledProcessError, OSError, AttributeError) as exc:
+        return [Skipped("course", f"grading benchmark could not run: {exc}")]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(quick: bool = False, log=print) -> list:
+    return grading(log) + book(log)

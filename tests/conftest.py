@@ -1,0 +1,43 @@
+"""Shared fixtures. Real-data tests run when HAM10000_DIR points at the real HAM10000."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+# Never write caches into the user's home from tests.
+os.environ.setdefault("SKINLAB_CACHE", tempfile.mkdtemp(prefix="skinlab-test-cache-"))
+
+
+def pytest_configure(config):
+    import torch
+
+    # Two cores: keep intra-op threads bounded so parallel helpers don't oversubscribe.
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def ham_dir() -> Path:
+    """The real HAM10000 folder, or skip (set HAM10000_DIR to run these tests)."""
+    d = os.environ.get("HAM10000_DIR")
+    if not d or not (Path(d) / "HAM10000_metadata.csv").is_file():
+        pytest.skip("HAM10000_DIR is not set to the real dataset")
+    return Path(d)
+
+
+@pytest.fixture(scope="session")
+def real_metadata(ham_dir):
+    from skinlab.data import load_metadata
+
+    return load_metadata(ham_dir)
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    """A small synthetic HAM10000-format sample, made once per session (read-only use)."""
+    from skinlab.data import make_synthetic_ham10000
+
+    root = tmp_path_factory.mktemp("synth") / "ham"
+    return make_synthetic_ham10000(root, n_images=300, seed=0, image_size=(64, 48), progress=False)

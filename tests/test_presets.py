@@ -1,0 +1,85 @@
+"""Transforms: evaluation never augments; batched augmentation matches its definition."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import transforms as T
+
+from skinlab.presets import BatchAugment, denormalize, eval_transform, measure_mean_std, train_transform
+
+MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+
+
+def image(seed=0, w=40, h=30):
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8))
+
+
+def test_eval_transform_is_deterministic_and_matches_torchvision():
+    im = image()
+    a, b = eval_transform(32, MEAN, STD)(im), eval_transform(32, MEAN, STD)(im)
+    assert torch.equal(a, b) and a.shape == (3, 32, 32)
+    ref = T.Normalize(MEAN, STD)(T.ToTensor()(T.Resize((32, 32))(im)))
+    assert torch.equal(a, ref)
+
+
+def test_train_transform_augments():
+    im = image()
+    torch.manual_seed(0)
+    outs = [train_transform(32, MEAN, STD)(im) for _ in range(4)]
+    assert not all(torch.equal(outs[0], o) for o in outs[1:])
+
+
+def test_batch_eval_is_plain_normalisation():
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    out = BatchAugment(MEAN, STD, train=False)(x)
+    ref = T.Normalize(MEAN, STD)(x.float() / 255)
+    torch.testing.assert_close(out, ref)
+
+
+def test_batch_flip_only_equals_exact_flip():
+    x = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
+    aug = BatchAugment((0, 0, 0), (1, 1, 1), train=True, degrees=0.0)
+    out = aug(x, generator=torch.Generator().manual_seed(0))
+    flipped = torch.rand(64, generator=torch.Generator().manual_seed(0)) < 0.5
+    ref = torch.where(flipped.view(-1, 1, 1, 1), x.flip(-1), x).float() / 255
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+    assert 10 < flipped.sum() < 54
+
+
+def test_batch_rotation_matches_torchvision_rotate():
+    x = torch.randint(0, 256, (1, 3, 8, 8), dtype=torch.uint8)
+    aug = BatchAugment((0, 0, 0), (1, 1, 1), train=True, degrees=90.0, flip=False)
+    g = torch.Generator().manual_seed(0)
+    # The angle this seed draws, then torchvision's rotate at that angle as the oracle.
+    angle = float((torch.rand(1, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 90)
+    out = aug(x, generator=g)
+    from torchvision.transforms import functional as TF
+
+    ref = TF.rotate(x.float() / 255, angle, interpolation=T.InterpolationMode.BILINEAR)
+    inner = (slice(None), slice(None), slice(2, 6), slice(2, 6))  # corners differ in fill handling
+    torch.testing.assert_close(out[inner], ref[inner], atol=0.02, rtol=0)
+
+
+def test_same_generator_same_augmentation():
+    x = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    aug = BatchAugment(MEAN, STD)
+    a = aug(x, generator=torch.Generator().manual_seed(5))
+    b = aug(x, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+
+
+def test_measure_mean_std_matches_numpy():
+    x = torch.randint(0, 256, (10, 3, 6, 5), dtype=torch.uint8)
+    mean, std = measure_mean_std(x)
+    arr = x.numpy().astype(np.float64) / 255
+    np.testing.assert_allclose(mean, arr.mean(axis=(0, 2, 3)), atol=1e-9)
+    np.testing.assert_allclose(std, arr.std(axis=(0, 2, 3)), atol=1e-9)
+    with pytest.raises(ValueError, match="expected images"):
+        measure_mean_std(torch.zeros(3, 4, 4))
+
+
+def test_denormalize_inverts_normalisation():
+    x = torch.rand(3, 5, 5)
+    norm = T.Normalize(MEAN, STD)(x)
+    np.testing.assert_allclose(denormalize(norm, MEAN, STD), x.permute(1, 2, 0).numpy(), atol=1e-6)
