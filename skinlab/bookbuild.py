@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from skinlab.profile import BOOK_BUILD_ENV, PROFILE_ENV, REPO_ROOT, current_profile
+from skinlab.profile import BOOK_BUILD_ENV, PROFILE_ENV, REPO_ROOT, code_hash, current_profile, data_hash
 
 HTML_DIR = REPO_ROOT / "_build" / "html"
 SCREENSHOT_DIR = REPO_ROOT / "_build" / "screenshots"
@@ -37,26 +37,61 @@ def _jupyter_book() -> list[str]:
     return [found]
 
 
+BOOK_CODE_MODULES = ("data", "synthetic", "split", "balance", "presets", "models", "engine",
+                     "metrics", "cache", "pipeline", "profile", "plots", "gradcam")
+
+
+def build_key(root: Path, profile) -> str:
+    """What the executed outputs depend on besides the chapters' own code: profile, dataset,
+    skinlab's source and the exercise notebooks (chapter 13 reads them)."""
+    import hashlib
+
+    from skinlab.data import resolve_data_dir
+
+    source = resolve_data_dir(None, n_synthetic=profile.n_synthetic, progress=False)
+    h = hashlib.sha256()
+    for nb in sorted((root / "exercises").glob("*/*.ipynb")):
+        h.update(nb.read_bytes())
+    return (f"{profile.name}|{'synthetic' if source.synthetic else 'ham10000'}|{data_hash(source)}|"
+            f"{code_hash(BOOK_CODE_MODULES)}|{h.hexdigest()[:8]}")
+
+
+def _invalidate_if_changed(root: Path, key: str) -> bool:
+    """Jupyter Book's cache knows only the notebooks' code, not the data or profile they ran on:
+    when those changed since the last build, drop the cache and rebuild every page."""
+    key_file = root / "_build" / ".skinlab-build-key"
+    if key_file.is_file() and key_file.read_text() == key:
+        return False
+    shutil.rmtree(root / "_build" / ".jupyter_cache", ignore_errors=True)
+    return True
+
+
 def build(root: Path = REPO_ROOT, profile: str | None = None, strict: bool = True,
           extra_args: list[str] | None = None) -> int:
     """Run ``jupyter-book build`` on ``root``; returns its exit status (0 = success)."""
-    current_profile(profile)  # fail early on a bad profile name
+    root = Path(root)
+    chosen = current_profile(profile)  # fails early on a bad profile name
+    key = build_key(root, chosen)
+    fresh = _invalidate_if_changed(root, key)
     env = dict(os.environ)
     env[BOOK_BUILD_ENV] = "1"
-    if profile:
-        env[PROFILE_ENV] = profile
-    env.setdefault(PROFILE_ENV, "quick")
+    env[PROFILE_ENV] = chosen.name
     # The kernel must be this environment's python, and nbgrader/jupyter tools on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     cmd = _jupyter_book() + ["build", str(root), "--builder", "html"]
     if strict:
         cmd += ["-W", "--keep-going"]
     cmd += extra_args or []
+    if fresh and "--all" not in cmd:
+        cmd.append("--all")
     data = env.get("HAM10000_DIR") or "synthetic sample (HAM10000_DIR not set)"
     print(f"building the book: profile {env[PROFILE_ENV]}, data {data}", flush=True)
     t0 = time.perf_counter()
     rc = subprocess.call(cmd, cwd=root, env=env)
+    # The cache now holds outputs for this key only (failed notebooks are not cached).
+    key_file = root / "_build" / ".skinlab-build-key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key)
     print(f"jupyter-book exited with {rc} after {time.perf_counter() - t0:.0f} s; "
           f"HTML in {root / '_build' / 'html'}", flush=True)
     return rc
@@ -152,7 +187,7 @@ def browser_check(pages: list[str], html_dir: Path = HTML_DIR, out_dir: Path = S
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m skinlab.bookbuild", description=__doc__.split("\n")[0])
-    p.add_argument("--profile", choices=("quick", "full"), default=None,
+    p.add_argument("--profile", choices=("quick", "full", "smoke"), default=None,
                    help="default: $SKINLAB_PROFILE, else quick")
     p.add_argument("--no-strict", dest="strict", action="store_false", help="don't treat warnings as errors")
     p.add_argument("--all", action="store_true", help="rebuild every page (jupyter-book --all)")

@@ -43,6 +43,8 @@ class TrainConfig:
     scheduler: str = "cosine"  # or "none"
     weighting: str = "median"
     label_smoothing: float = 0.0
+    rotation: float = presets.ROTATION_DEGREES  # training augmentation: random rotation within ±this
+    flip: bool = True  # training augmentation: random horizontal flip
     seed: int = 0
     device: str = "auto"
     fractions: tuple = DEFAULT_FRACTIONS
@@ -175,13 +177,14 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
                              f"the {world} processes")
         sampler = distributed.ShardedSampler(len(train_labels), dist_info.rank, world, shuffle=True, seed=cfg.seed)
         train_loader = data.loader("train", cfg.batch_size // world, sampler=sampler)
-        augment = presets.BatchAugment(data.mean, data.std, train=True, shard=(dist_info.rank, world))
+        augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip,
+                                       shard=(dist_info.rank, world))
         on_epoch_start = sampler.set_epoch
         model = distributed.wrap_model(model.to(device), device)
     else:
         train_loader = data.loader("train", cfg.batch_size, shuffle=True,
                                    generator=torch.Generator().manual_seed(cfg.seed))
-        augment = presets.BatchAugment(data.mean, data.std, train=True)
+        augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip)
 
     history = engine.fit(model, train_loader, val_loader, criterion, optimizer, cfg.epochs, device,
                          scheduler=scheduler, out_dir=out, resume=cfg.resume, seed=cfg.seed,

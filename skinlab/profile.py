@@ -73,6 +73,23 @@ PROFILES = {
         ensemble_size=3,
         gradcam_images=4,
     ),
+    # Only checks that every chapter runs (its numbers mean nothing): for developing the book.
+    "smoke": Profile(
+        name="smoke",
+        description="a check that every chapter runs: 1-2 epochs, numbers meaningless",
+        lenet_epochs=2,
+        lenet_lr=1e-3,
+        lr_epochs=1,
+        lr_values=(1e-5, 1e-3),
+        leak_epochs=2,
+        transfer_model="efficientnet_lite0",
+        transfer_size=64,
+        transfer_epochs=1,
+        transfer_lr=1e-3,
+        transfer_train_images=300,
+        ensemble_size=2,
+        gradcam_images=2,
+    ),
     "full": Profile(
         name="full",
         description="the guide's settings (224 px transfer learning, 30 LeNet epochs): meant for a GPU",
@@ -129,13 +146,27 @@ def data_hash(source) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
+# The modules whose code changes a run's result: runs are cached per hash of their sources.
+TRAINING_MODULES = ("data", "synthetic", "split", "balance", "presets", "models", "engine",
+                    "metrics", "cache", "pipeline", "profile")
+
+
+def code_hash(modules=TRAINING_MODULES) -> str:
+    """Short hash of the source of ``skinlab.<module>`` for each of ``modules``."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for name in modules:
+        h.update(name.encode() + b"\0" + (package / f"{name}.py").read_bytes())
+    return h.hexdigest()[:8]
+
+
 def runs_dir(profile: Profile | None = None, source=None) -> Path:
-    """Folder of the runs shared between chapters for this profile and dataset."""
+    """Folder of the runs shared between chapters for this profile, dataset and training code."""
     profile = profile or current_profile()
     source = source or data_source(profile)
     base = Path(os.environ.get(RUNS_ENV) or REPO_ROOT / "_build" / ".skinlab-runs")
     tag = "synthetic" if source.synthetic else "ham10000"
-    return base / f"{profile.name}-{tag}-{data_hash(source)}"
+    return base / f"{profile.name}-{tag}-{data_hash(source)}-{code_hash()}"
 
 
 # --------------------------------------------------------------------------- the banner

@@ -202,7 +202,8 @@ def _lesion_record(rng: np.random.Generator, dx: str) -> dict[str, str]:
         record["age"] = ""
     else:
         hist = np.array(stats["age_hist"], dtype=float)
-        record["age"] = f"{float(AGE_BINS[int(rng.choice(len(AGE_BINS), p=hist / hist.sum()))]):.1f}"
+        age = AGE_BINS[int(rng.choice(len(AGE_BINS), p=hist / hist.sum()))]
+        record["age"] = f"{float(age):.1f}"  # the real csv writes 80.0
     record["sex"] = _choice(rng, stats["sex"])
     record["localization"] = _choice(rng, stats["site"])
     return record
@@ -256,7 +257,7 @@ class _ClassLook:
     palette: tuple[tuple[int, int, int], ...]  # colours mixed by noise blotches
     palette_bias: tuple[float, ...] = ()  # head start of each colour's blotch noise (0..1 scale)
     blotchiness: tuple[float, float] = (1.0, 2.0)  # 0: colours blend smoothly, high: blotches
-    center: tuple[int, int, int] | None = None  # colour of a central patch (df scar, nv dark centre)
+    center: tuple[int, int, int] | None = None  # central patch colour (df scar, nv dark centre)
     center_size: tuple[float, float] = (0.0, 0.0)
     network: tuple[float, float] = (0.0, 0.0)   # pigment network strength
     ridges: tuple[float, float] = (0.0, 0.0)    # cerebriform / lobule septa strength
@@ -509,14 +510,14 @@ _NOISE_POOL: list[np.ndarray] = []
 
 
 def _sensor_noise(rng, n: int) -> np.ndarray:
-    """n standard-normal values: a random window of a fixed pool (drawing fresh ones costs
-    more than the rest of the picture at 600x450; the window start still comes from rng)."""
+    """n standard-normal values: a window of a fixed pool (drawing fresh ones costs more than
+    the rest of the picture at 600x450). The window starts in [0, n) by rng; a pool grown for a
+    bigger picture keeps its prefix, so the values never depend on what was drawn before."""
     if not _NOISE_POOL or _NOISE_POOL[0].size < 2 * n:
         _NOISE_POOL[:] = [np.random.default_rng(20181).standard_normal(max(2 * n, 1 << 20),
-                                                                        dtype=np.float32)]
-    pool = _NOISE_POOL[0]
-    start = int(rng.integers(0, pool.size - n))
-    return pool[start:start + n]
+                                                                       dtype=np.float32)]
+    start = int(rng.integers(0, n))
+    return _NOISE_POOL[0][start:start + n]
 
 
 def _draw_hairs(image, rng, width, height, half):

@@ -24,7 +24,8 @@ PARTS = ("HAM10000_images_part_1", "HAM10000_images_part_2")
 MASKS = "HAM10000_segmentations_lesion_tschandl"
 CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 # Written out by hand from the dataset's documentation (not from the module's constants).
-REAL_IMAGES = {"nv": 6705, "mel": 1113, "bkl": 1099, "bcc": 514, "akiec": 327, "vasc": 142, "df": 115}
+REAL_IMAGES = {"nv": 6705, "mel": 1113, "bkl": 1099, "bcc": 514, "akiec": 327, "vasc": 142,
+               "df": 115}
 SITES = {"lower extremity", "back", "trunk", "abdomen", "upper extremity", "face", "chest", "foot",
          "unknown", "neck", "scalp", "hand", "genital", "ear", "acral"}
 
@@ -136,6 +137,13 @@ def test_views_of_one_lesion_are_variations_of_it():
     # zoom varies by at most 0.88..1.12 between views: area within (1.12/0.88)^2
     assert 1 / 1.63 < mask_a.sum() / mask_b.sum() < 1.63
     assert not np.array_equal(mask_a, mask_c)
+
+
+def test_a_render_does_not_depend_on_earlier_renders():
+    first, _ = render_lesion("nv", 3, 4, (64, 48))
+    render_lesion("nv", 3, 4, (800, 600))  # bigger than any picture before it
+    again, _ = render_lesion("nv", 3, 4, (64, 48))
+    assert np.array_equal(first, again)
 
 
 def test_full_size_render_has_the_asked_shape():
@@ -273,11 +281,20 @@ def load_32px(root):
     return x.astype(np.float32) / 255, np.array([CLASSES.index(r["dx"]) for r in rows])
 
 
-def test_a_small_cnn_learns_the_classes_but_not_perfectly(tmp_path):
+@pytest.fixture
+def one_torch_thread():
+    # One thread: on a shared 2-core machine, two threads can run 10x slower under contention.
     torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(before)
+
+
+def test_a_small_cnn_learns_the_classes_but_not_perfectly(tmp_path, one_torch_thread):
+    torch = one_torch_thread
     from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-    torch.set_num_threads(1)
     # Held out by lesion: the test images come from another seed, so from other lesions.
     train = make_synthetic_ham10000(tmp_path / "train", n_images=800, seed=0, image_size=(64, 48),
                                     progress=False)
