@@ -10,8 +10,6 @@ import json
 import sys
 from pathlib import Path
 
-from skinlab.pipeline import WEIGHTINGS, TrainConfig
-
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -33,6 +31,7 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 def build_parser() -> argparse.ArgumentParser:
     from skinlab.models import MODEL_NAMES
+    from skinlab.pipeline import WEIGHTINGS, TrainConfig
 
     p = argparse.ArgumentParser(prog="skinlab", description="Skin-lesion classification on HAM10000 (the skinlab course).")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -126,7 +125,7 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from skinlab.pipeline import train
+    from skinlab.pipeline import TrainConfig, train
 
     fields = TrainConfig.__dataclass_fields__
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields and (v is not None or k == "image_size")})

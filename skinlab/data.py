@@ -390,7 +390,7 @@ def check_dataset(root: str | os.PathLike, verify_images: bool = True, progress:
         if "image_id" in df.columns:
             ids = set(df["image_id"].dropna().astype(str).str.strip())
     images = find_images(csv_path.parent)
-    if ids is not None:
+    if ids:  # (a header-only csv is one problem, not one per image)
         missing = sorted(ids - images.keys())
         for image_id in missing[:50]:
             problems.append(f"{image_id}: listed in {csv_path.name} but no image file found")

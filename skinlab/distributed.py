@@ -136,12 +136,10 @@ def _silence_print() -> None:
 
 
 def cleanup() -> None:
-    """Leave the process group (and give ``print`` back) if this process joined one."""
+    """Leave the process group if this process joined one. ``print`` stays silent on ranks
+    other than 0: the command's last lines (``run folder: ...``) come after this."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-    original = getattr(builtins.print, "_skinlab_original", None)
-    if original is not None:
-        builtins.print = original
 
 
 def barrier() -> None:
@@ -193,9 +191,9 @@ class ShardedSampler:
             order = torch.randperm(self.n, generator=g)
         else:
             order = torch.arange(self.n)
-        pad = -self.n % self.world_size
-        if pad:
-            order = torch.cat([order, order[:pad]])
+        total = len(self) * self.world_size
+        if total > self.n:  # wrap around (more than once when n < world_size)
+            order = order.repeat(-(-total // self.n))[:total]
         return order
 
     def __iter__(self):

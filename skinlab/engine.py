@@ -111,8 +111,7 @@ def train_one_epoch(
             loss = criterion(logits, y)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
-                f"the loss became {loss.item()} at batch {step}; lower the learning rate "
-                "(the last good checkpoint is kept)"
+                f"the loss became {loss.item()} at batch {step}; lower the learning rate"
             )
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -263,6 +262,9 @@ def fit(
     use_amp = (device.type == "cuda") if amp == "auto" else bool(amp)
     scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
     out = Path(out_dir) if out_dir is not None else None
+    if out is not None and is_main:
+        for orphan in out.glob(".*.pt.tmp-*"):  # left by a run killed while saving
+            orphan.unlink(missing_ok=True)
     history: list[dict] = []
     best = {"epoch": -1, "val_balanced_acc": -math.inf}
     start = 0
@@ -289,11 +291,16 @@ def fit(
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         t0 = time.perf_counter()
-        train_loss, train_acc = train_one_epoch(
-            model, train_loader, criterion, optimizer, device, batch_transform=train_transform,
-            generator=generator, scaler=scaler, progress=progress and is_main,
-            desc=f"epoch {epoch + 1}/{epochs}",
-        )
+        try:
+            train_loss, train_acc = train_one_epoch(
+                model, train_loader, criterion, optimizer, device, batch_transform=train_transform,
+                generator=generator, scaler=scaler, progress=progress and is_main,
+                desc=f"epoch {epoch + 1}/{epochs}",
+            )
+        except NonFiniteLossError as exc:
+            kept = (f"the last good checkpoint is {out / 'last.pt'} (epoch {epoch})"
+                    if out is not None and (out / "last.pt").is_file() else "no checkpoint was written yet")
+            raise NonFiniteLossError(f"epoch {epoch + 1}: {exc}; {kept}") from None
         val_loss, logits, labels = _run_eval(
             model, val_loader, criterion, device, eval_transform, False, "val", amp=use_amp
         )

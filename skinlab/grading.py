@@ -481,12 +481,13 @@ def check_split_no_leak(split_by_lesion, seed: int = 0, fractions=(0.64, 0.16, 0
     )
     leaks = find_lesion_leaks(meta, result)
     if leaks:
+        multi = int((meta.groupby("lesion_id").size() > 1).sum())
         lesion, where = next(iter(leaks.items()))
         spread = ", ".join(f"{n} in {s}" for s, n in where.items())
         raise AssertionError(
             f"lesion {lesion} leaks: its {sum(where.values())} images are split across "
-            f"{' and '.join(where)} ({spread}); {len(leaks)} of {meta['lesion_id'].nunique()} "
-            "multi-image lesions leak like this. Split lesions, not images: all images of a lesion "
+            f"{' and '.join(where)} ({spread}); {len(leaks)} of the {multi} lesions with "
+            "several images leak like this. Split lesions, not images: all images of a lesion "
             "must go to the same split (group by lesion_id), else the test set contains "
             "near-copies of training images."
         )
@@ -1349,16 +1350,11 @@ def _strip_hidden(source: str) -> tuple[str, bool]:
     return "\n".join(lines), removed
 
 
-def _load_preprocessor_base():
-    from nbconvert.preprocessors import Preprocessor
-
-    return Preprocessor
-
-
 try:  # nbconvert is there wherever nbgrader is; the checks above do not need it
-    _PreprocessorBase = _load_preprocessor_base()
+    from nbconvert.preprocessors import Preprocessor as _PreprocessorBase
+    from traitlets import Bool as _Bool
 except ImportError:  # pragma: no cover
-    _PreprocessorBase = object
+    _PreprocessorBase, _Bool = object, None
 
 
 class HideHiddenTests(_PreprocessorBase):
@@ -1369,6 +1365,10 @@ class HideHiddenTests(_PreprocessorBase):
     traceback frames of the test cell (whose source lines could be hidden ones) and of the
     grading helpers; frames of the student's own cells are kept.
     """
+
+    if _Bool is not None:
+        # nbconvert skips preprocessors that are not enabled (nbgrader registers them as classes).
+        enabled = _Bool(True).tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -1526,10 +1526,18 @@ def grade(submissions, course=None, out=None, assignments=None) -> dict:
         raise SystemExit(f"no submissions found in {submissions} (expected <student>/<id>/<id>.ipynb, ids {', '.join(ASSIGNMENTS)})")
     # Everything in submitted/ is (re)graded: nbgrader's model of "the class".
     batches = [_pattern(found)] if sorted(found) == sorted(ASSIGNMENTS) or len(found) == 1 else list(found)
-    for batch in batches:
-        nbgrader(course, "autograde", batch, "--force", "--log-level=WARN")
-    for batch in batches:
-        nbgrader(course, "generate_feedback", batch, "--force", "--log-level=WARN")
+    # A notebook nbgrader cannot grade (broken JSON, cells it cannot match) makes the call exit
+    # 1 after grading all the others: log it and go on, so one submission cannot stop the batch.
+    problems = []
+    for step in ("autograde", "generate_feedback"):
+        for batch in batches:
+            proc = nbgrader(course, step, batch, "--force", "--log-level=WARN", check=False)
+            if proc.returncode != 0:
+                problems.append(f"$ nbgrader {step} {batch}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}")
+    errors_log = out / "nbgrader_errors.log"
+    errors_log.write_text("\n".join(problems))
+    if problems:
+        print(f"warning: nbgrader reported problems with some submissions; see {errors_log}", file=sys.stderr)
     grades_csv = out / "grades.csv"
     nbgrader(course, "export", f"--to={grades_csv}", "--log-level=WARN")
     _write_csv(out / "tampered.csv", tampered, ["student_id", "assignment", "grade_id", "problem"])
@@ -1544,7 +1552,7 @@ def grade(submissions, course=None, out=None, assignments=None) -> dict:
     _write_csv(out / "scores_by_test.csv", _cell_scores(course, list(found)),
                ["student_id", "assignment", "grade_id", "score", "max_score"])
     return {"grades": grades_csv, "tampered": out / "tampered.csv", "scores_by_test": out / "scores_by_test.csv",
-            "feedback": course / "feedback"}
+            "feedback": course / "feedback", "errors": errors_log}
 
 
 def _write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:

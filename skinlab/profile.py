@@ -60,11 +60,11 @@ PROFILES = {
     "quick": Profile(
         name="quick",
         description="small images and few epochs: the whole book runs in minutes on a CPU",
-        lenet_epochs=15,
+        lenet_epochs=12,
         lenet_lr=1e-3,
-        lr_epochs=8,
+        lr_epochs=6,
         lr_values=(1e-5, 1e-4, 1e-3, 1e-2),
-        leak_epochs=15,
+        leak_epochs=12,
         transfer_model="efficientnet_lite0",
         transfer_size=96,
         transfer_epochs=3,
@@ -335,6 +335,7 @@ def run_experiment(
     split=None,
     train_images: int | None = None,
     augment=None,
+    augmentation: bool = True,
     weighted_sampling: bool = False,
     init_seed: int | None = None,
     profile: Profile | None = None,
@@ -343,7 +344,8 @@ def run_experiment(
 
     The same data preparation, loss, AdamW + cosine schedule, ``engine.fit`` and test metrics as
     ``skinlab train``, plus: another ``split`` (the leaky image-level one), a stratified subset of
-    ``train_images`` training images, another ``augment`` (a ``BatchAugment``),
+    ``train_images`` training images, another ``augment`` (a ``BatchAugment``) or none at all
+    (``augmentation=False``),
     ``weighted_sampling`` (rebalance by sampling instead of loss weights) and ``init_seed`` (a
     different initialisation on the same split, for ensembles). Test-set probabilities are saved
     as ``predictions.npz``.
@@ -399,7 +401,7 @@ def run_experiment(
     history = engine.fit(
         model, train_loader, view.loader("val", 256), criterion, optimizer, cfg.epochs, device,
         scheduler=scheduler, out_dir=folder, seed=cfg.seed if init_seed is None else init_seed,
-        train_transform=augment or presets.BatchAugment(mean, std, train=True),
+        train_transform=augment or presets.BatchAugment(mean, std, train=augmentation),
         eval_transform=presets.BatchAugment(mean, std, train=False),
         progress=cfg.progress, log=None,
     )
@@ -416,6 +418,7 @@ def run_experiment(
     np.savez(folder / "predictions.npz", y_true=y_true, y_prob=y_prob, test_index=index["test"])
     _write_json({**dataclasses.asdict(cfg), "image_size": cfg.resolved_image_size(), "mean": mean, "std": std,
                  "train_images": train_images, "weighted_sampling": weighted_sampling,
+                 "augmentation": augmentation if augment is None else repr(augment),
                  "init_seed": init_seed}, folder / "config.json")
     _write_json(history, folder / "history.json")
     _write_json(result, folder / "metrics.json")

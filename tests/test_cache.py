@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from skinlab import cache
 from skinlab.cache import dataset_key, load_resized
 
 SIZE = 16
@@ -61,15 +62,26 @@ def cache_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".npy", ".json"))
 
 
-def fresh(paths, size=SIZE, tmp=None):
-    """The same images decoded with an empty cache: what a rebuilt cache must hold."""
-    return load_resized(paths, size, root=tmp, progress=False, workers=1).numpy()
+def load(paths, root, size=SIZE) -> np.ndarray:
+    """A private copy: a memory-mapped result must not see the file being damaged in place
+    (truncating a mapped file under a live mapping kills the process with SIGBUS)."""
+    return np.array(load_resized(paths, size, root=root, progress=False, workers=1).numpy())
 
 
 # --------------------------------------------------------------------------- normal use
 
 
-def test_first_load_matches_pil_and_second_load_reuses_the_file(images, tmp_path):
+@pytest.fixture(params=["in-memory", "memory-mapped"])
+def storage(request, monkeypatch):
+    """Small caches are read into RAM, big ones memory-mapped: damage must be caught in both."""
+    if request.param == "memory-mapped":
+        if not hasattr(cache, "MMAP_MIN_BYTES"):
+            pytest.skip("this cache has no memory-mapped mode")
+        monkeypatch.setattr(cache, "MMAP_MIN_BYTES", 0)
+    return request.param
+
+
+def test_first_load_matches_pil_and_second_load_reuses_the_file(images, tmp_path, storage):
     root = tmp_path / "c"
     first = load_resized(images, SIZE, root=root, progress=False, workers=1)
     assert_correct(first, images)
@@ -78,7 +90,7 @@ def test_first_load_matches_pil_and_second_load_reuses_the_file(images, tmp_path
     second = load_resized(images, SIZE, root=root, progress=False, workers=1)
     assert np.array_equal(first.numpy(), second.numpy())
     assert (npy.stat().st_mtime_ns, npy.stat().st_ino) == stamp  # read, not rewritten
-    second[0, 0, 0, 0] ^= 255  # the returned tensor is a private, writable copy
+    second[0, 0, 0, 0] ^= 255  # the returned tensor is writable and never writes to the file
     assert np.array_equal(load_resized(images, SIZE, root=root, progress=False).numpy(), first.numpy())
 
 
@@ -89,12 +101,12 @@ def test_default_location_is_under_skinlab_cache(images, tmp_path):
 
 def test_changed_image_gives_a_new_key_and_new_content(images, tmp_path):
     root = tmp_path / "c"
-    before = load_resized(images, SIZE, root=root, progress=False, workers=1).numpy()
+    before = load(images, root)
     key = dataset_key(images, SIZE)
     changed = images[1]  # a PNG: exact oracle
     Image.new("RGB", (30, 30), (255, 0, 0)).save(changed)
     assert dataset_key(images, SIZE) != key
-    after = load_resized(images, SIZE, root=root, progress=False, workers=1).numpy()
+    after = load(images, root)
     assert np.all(after[1] == np.array([255, 0, 0])[:, None, None])
     assert np.array_equal(np.delete(after, 1, 0), np.delete(before, 1, 0))
     assert_correct(after, images)
@@ -178,41 +190,39 @@ JSON_DAMAGE = {
 
 
 @pytest.mark.parametrize("how", NPY_DAMAGE)
-def test_damaged_npy_is_rebuilt_with_correct_content(images, tmp_path, how):
+def test_damaged_npy_is_rebuilt_with_correct_content(images, tmp_path, how, storage):
     root = tmp_path / "c"
-    good = load_resized(images, SIZE, root=root, progress=False, workers=1).numpy()
+    good = load(images, root)
     NPY_DAMAGE[how](_npy(root, images))
-    rebuilt = load_resized(images, SIZE, root=root, progress=False, workers=1).numpy()
+    rebuilt = load(images, root)
     assert np.array_equal(rebuilt, good)
     assert np.array_equal(np.load(_npy(root, images)), good)  # the file itself is repaired
     assert not [p for p in root.iterdir() if ".tmp" in p.name]
 
 
 @pytest.mark.parametrize("how", JSON_DAMAGE)
-def test_damaged_json_is_rebuilt_with_correct_content(images, tmp_path, how):
+def test_damaged_json_is_rebuilt_with_correct_content(images, tmp_path, how, storage):
     root = tmp_path / "c"
-    good = load_resized(images, SIZE, root=root, progress=False, workers=1).numpy()
+    good = load(images, root)
     meta = _npy(root, images).with_suffix(".json")
     meta.write_text(JSON_DAMAGE[how])
-    rebuilt = load_resized(images, SIZE, root=root, progress=False, workers=1).numpy()
+    rebuilt = load(images, root)
     assert np.array_equal(rebuilt, good)
     assert isinstance(json.loads(meta.read_text()).get("checksum"), str)
 
 
-def test_missing_json_rebuilds(images, tmp_path):
+def test_missing_json_rebuilds(images, tmp_path, storage):
     root = tmp_path / "c"
-    good = load_resized(images, SIZE, root=root, progress=False, workers=1).numpy()
+    good = load(images, root)
     npy = _npy(root, images)
     npy.with_suffix(".json").unlink()
     _flip_data_bytes(npy)  # without the json the damaged array must not be trusted
-    assert np.array_equal(load_resized(images, SIZE, root=root, progress=False, workers=1).numpy(), good)
+    assert np.array_equal(load(images, root), good)
     assert npy.with_suffix(".json").is_file()
 
 
-def test_a_consistent_but_foreign_cache_file_is_not_used(images, tmp_path):
-    """A cache of other images under this key (same shape, self-consistent checksum) is caught
-    only if the key differs; here we check the key really depends on the files, not just on N."""
-    other = [p + ".copy" for p in images]
+def test_key_depends_on_the_files_not_just_their_number(images, tmp_path):
+    other = [p + ".copy.png" for p in images]  # same bytes, other files
     for src, dst in zip(images, other):
         Path(dst).write_bytes(Path(src).read_bytes())
     assert dataset_key(other, SIZE) != dataset_key(images, SIZE)

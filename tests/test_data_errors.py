@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image, ImageFile
 
 from skinlab import cli, data
@@ -45,6 +46,15 @@ def ds(base_sample, tmp_path, monkeypatch) -> Path:
     root = tmp_path / "ham"
     shutil.copytree(base_sample, root)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models: one thread is fastest, and on a busy 2-core machine much faster than two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def read_rows(root: Path) -> pd.DataFrame:
@@ -264,6 +274,11 @@ def test_check_lists_every_problem_at_once(ds):
     assert len(problems) == len(named)  # one line each, nothing spurious
 
 
+def test_header_only_csv_is_one_problem_not_one_per_image(ds):
+    header_only_csv(ds)
+    assert check_dataset(ds) == [f"{ds / CSV}: has a header but no rows"]
+
+
 def test_images_are_still_decoded_when_the_csv_is_unreadable(ds):
     empty_csv(ds)
     bad = zero_byte_jpeg(ds)
@@ -302,9 +317,17 @@ def test_truncated_jpeg_is_caught_even_with_load_truncated_images(ds, monkeypatc
     assert load_image(good).size == (64, 48)
 
 
-def test_pil_rejects_truncated_jpeg_by_default():
-    """The fact load_image relies on: with the default flag, PIL raises on a truncated JPEG."""
+def test_pil_rejects_truncated_jpeg_by_default(ds):
+    """The fact load_image relies on: with the default flag, PIL raises on a truncated JPEG,
+    also in draft mode (the cache's reduced-scale decoding)."""
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    path = find_images(ds)[Path(truncated_jpeg(ds)).stem]
+    for draft in (None, (16, 16)):
+        with Image.open(path) as im:
+            if draft:
+                im.draft("RGB", draft)
+            with pytest.raises(OSError, match="truncated"):
+                im.load()
 
 
 def test_decompression_bomb_is_a_data_error(ds, monkeypatch):
@@ -446,16 +469,21 @@ def test_cli_train_with_debug_raises(ds, tmp_path):
 # --------------------------------------------------------------------------- CLI (real processes)
 
 
-def _skinlab(*args, cwd) -> subprocess.CompletedProcess:
+def _skinlab(*args, cwd) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "skinlab", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+    return subprocess.Popen([sys.executable, "-m", "skinlab", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+
+
+def _finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_cli_process_check_lists_all_problems_and_exits_1(ds, tmp_path):
     named = [f(ds) for f in (corrupt_jpeg, truncated_jpeg, zero_byte_jpeg, text_named_jpg, missing_image,
                               image_without_row, unknown_dx, duplicate_image_id, lesion_two_diagnoses)]
-    proc = _skinlab("data", "check", str(ds), cwd=tmp_path)
+    proc = _finish(_skinlab("data", "check", str(ds), cwd=tmp_path))
     assert proc.returncode == 1, proc.stderr
     for n in named:
         assert n in proc.stdout
@@ -465,15 +493,17 @@ def test_cli_process_check_lists_all_problems_and_exits_1(ds, tmp_path):
 
 def test_cli_process_train_one_line_error_then_traceback_with_debug(ds, tmp_path):
     name = truncated_jpeg(ds)
-    args = ["train", "--data", str(ds), "--epochs", "1", "--out", str(tmp_path / "run"), "--no-progress"]
-    proc = _skinlab(*args, cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
+    args = ["train", "--data", str(ds), "--epochs", "1", "--no-progress"]
+    plain = _skinlab(*args, "--out", str(tmp_path / "run"), cwd=tmp_path)
+    debug = _skinlab("--debug", *args, "--out", str(tmp_path / "run-debug"), cwd=tmp_path)  # side by side
+    plain, debug = _finish(plain), _finish(debug)
+
+    assert plain.returncode == 2
+    assert "Traceback" not in plain.stderr
+    lines = plain.stderr.strip().splitlines()
+    assert len(lines) == 1, plain.stderr
     assert lines[0].startswith("skinlab: error: ") and name in lines[0] and "truncated" in lines[0]
 
-    debug = _skinlab("--debug", *args, cwd=tmp_path)
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
     assert "skinlab.data.DataError" in debug.stderr and name in debug.stderr

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "solutions"))
 import simulated_class as sim  # noqa: E402
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
+pytest.importorskip("nbgrader", reason="the grading extra (nbgrader) is not installed")
 
 
 @pytest.fixture(autouse=True)
@@ -173,3 +174,24 @@ def test_simulated_class_gets_the_grades_it_deserves(course, tmp_path):
     assert "no ReLU after the second convolution" in mistake_page
     reference_page = _html_text(course / "feedback" / "uses_reference" / "ex1_split" / "ex1_split.html")
     assert "uses the reference implementation in skinlab" in reference_page
+
+
+def test_a_broken_submission_does_not_stop_the_batch(tmp_path):
+    """Broken JSON next to a good notebook: the good one is graded, the broken one reported."""
+    course = tmp_path / "course"
+    (course / "solutions" / "ex2_class_weights").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copy(ROOT / "solutions" / "ex2_class_weights" / "ex2_class_weights.ipynb", course / "solutions" / "ex2_class_weights")
+    grading.release(course, ["ex2_class_weights"])
+    submissions = sim.write_class(course / "exercises", tmp_path / "class", ["ex2_class_weights"], ["mistake"])
+    broken = submissions / "broken" / "ex2_class_weights" / "ex2_class_weights.ipynb"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"cells": [')
+
+    out = grading.grade(submissions, course, tmp_path / "grades")
+
+    with open(out["grades"]) as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert float(rows["mistake"]["score"]) == sum(sim.expected_points("ex2_class_weights", "mistake").values())
+    assert "unreadable" in rows["broken"]["tampered"]
+    assert "broken" in out["errors"].read_text()
