@@ -240,7 +240,8 @@ def test_huge_learning_rate_ends_the_cli_with_one_line(sample, tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1
-    assert err[0].startswith("skinlab: error: the loss became ") and "lower the learning rate" in err[0]
+    assert err[0].startswith("skinlab: error: epoch 1: the loss became ") and "lower the learning rate" in err[0]
+    assert err[0].endswith("no checkpoint was written yet")
 
 
 # --------------------------------------------------------------------------- labels out of range
