@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 release: $(STAMP)
+	$(BIN)/python solutions/build.py
 	$(BIN)/python -m skinlab.grading release
 
 clean:

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", default=None)
     g.add_argument("--out", default=None, help="PNG to write (default RUN/figures/gradcam-IMAGE.png)")
     g.add_argument("--device", default="auto")
+
+    # Instructors: thin forwards to skinlab.grading (nbgrader, headless).
+    rel = sub.add_parser("release", help="instructors: regenerate exercises/ from solutions/ with nbgrader")
+    rel.add_argument("args", nargs=argparse.REMAINDER)
+    grd = sub.add_parser("grade", help="instructors: autograde a folder of <student>/<id>/<id>.ipynb")
+    grd.add_argument("args", nargs=argparse.REMAINDER)
     return p
 
 
@@ -194,9 +200,16 @@ def _cmd_gradcam(args) -> int:
     return 0
 
 
+def _cmd_grading(args) -> int:
+    from skinlab.grading import main as grading_main
+
+    return grading_main([args.command, *args.args])
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"data": _cmd_data, "train": _cmd_train, "evaluate": _cmd_evaluate, "gradcam": _cmd_gradcam}
+    handlers = {"data": _cmd_data, "train": _cmd_train, "evaluate": _cmd_evaluate, "gradcam": _cmd_gradcam,
+                "release": _cmd_grading, "grade": _cmd_grading}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
