@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book test install bench clean release
+.PHONY: book test install browser bench clean release
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ install: $(STAMP)
 book: $(STAMP)
 	$(BIN)/python -m skinlab.bookbuild
 
-test: $(STAMP)
+# Headless Chromium for the book's browser test (Debian packages; needs root or sudo).
+browser: $(STAMP)
+	-$(BIN)/python -m skinlab.bookbuild --install-browser
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

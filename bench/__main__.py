@@ -4,6 +4,7 @@
     python -m bench --quick         # 1,000 images, smaller training runs
     python -m bench --course        # also the book build and autograding (slow)
     python -m bench --only data     # one group: data, training, gpu, course
+    python -m bench --threads 1     # one torch thread (steadier figures on a shared machine)
 
 Every speed figure is a ratio against a baseline measured side by side in the same call.
 """
@@ -65,9 +66,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="1,000 images instead of 10,015; shorter runs")
     p.add_argument("--course", action="store_true", help="also time the book build and autograding")
+    p.add_argument("--skip-book", action="store_true", help="with --course: autograding only (the cold book build takes minutes)")
     p.add_argument("--only", choices=GROUPS, action="append", help="run only these groups (repeatable)")
     p.add_argument("--out", default=str(HERE), help="folder for results.md / results.json (default bench/)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's, one per core); 1 is steadier on a shared machine")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     groups = args.only or [g for g in GROUPS if g != "course" or args.course]
     t0 = time.perf_counter()
     info = machine()
@@ -75,7 +83,8 @@ def main(argv=None) -> int:
     for group in groups:
         module = __import__(f"bench.{'data_pipeline' if group == 'data' else group}", fromlist=["run"])
         print(f"== {group}", flush=True)
-        rows = module.run(quick=args.quick, log=lambda m: print(f"  {m}", flush=True))
+        kwargs = {"book": not args.skip_book} if group == "course" else {}
+        rows = module.run(quick=args.quick, log=lambda m: print(f"  {m}", flush=True), **kwargs)
         for r in rows:
             if isinstance(r, Skipped):
                 print(f"  skipped: {r.reason}")

@@ -68,17 +68,28 @@ def _consume(batches) -> int:
     return n
 
 
-def skinlab_epoch(paths, labels, cache_root, mean, std, epoch: int, workers: int) -> int:
-    """One epoch as ``skinlab train`` runs it; the first call builds the cache."""
-    from skinlab.cache import TensorBatchLoader, load_resized
+def skinlab_load(paths, cache_root, workers: int) -> torch.Tensor:
+    """What ``skinlab train`` does once per run: the cache (built on the first run, read after)."""
+    from skinlab.cache import load_resized
+
+    return load_resized(paths, SIZE, root=cache_root, workers=workers, progress=False)
+
+
+def skinlab_epoch(images, labels, mean, std, epoch: int) -> int:
+    """One epoch as ``skinlab train`` runs it, over the loaded cache."""
+    from skinlab.cache import TensorBatchLoader
     from skinlab.presets import BatchAugment
 
-    images = load_resized(paths, SIZE, root=cache_root, workers=workers, progress=False)
     loader = TensorBatchLoader(images, labels, batch_size=BATCH, shuffle=True,
                                generator=torch.Generator().manual_seed(epoch))
     augment = BatchAugment(mean, std, train=True)
     g = torch.Generator().manual_seed(epoch)
     return _consume((augment(x, generator=g), y) for x, y in loader)
+
+
+def skinlab_first_epoch(paths, labels, cache_root, mean, std, workers: int) -> tuple[int, torch.Tensor]:
+    images = skinlab_load(paths, cache_root, workers)
+    return skinlab_epoch(images, labels, mean, std, 0), images
 
 
 def dataset(quick: bool) -> tuple[str, Path]:
@@ -110,16 +121,26 @@ def run_one(name: str, root: Path, epochs: int = 3, guide_workers: int = 2, work
     _warm_page_cache(paths)
     guide_s, ours_s = [], []
     cache_root = Path(tempfile.mkdtemp(prefix="skinlab-bench-cache-"))
+    # One intra-op thread in this process, as each DataLoader worker of the guide has: BatchAugment's
+    # small ops gain nothing from a second thread, and on a loaded machine OpenMP's spin-waiting
+    # made them ~10x slower (measured: 0.35 s vs 4-5 s per 1,000-image epoch at load 8).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
+        images = None
         for epoch in range(epochs):
             # Side by side, alternating, so a change in the machine's load hits both.
             dt, n = timed(_consume, guide_loader(paths, labels, mean, std, guide_workers))
             assert n == len(paths)
             guide_s.append(dt)
-            dt, n = timed(skinlab_epoch, paths, labels, cache_root, mean, std, epoch, workers)
+            if images is None:  # first epoch: decode into the cache (2 threads), then iterate
+                dt, (n, images) = timed(skinlab_first_epoch, paths, labels, cache_root, mean, std, workers)
+            else:
+                dt, n = timed(skinlab_epoch, images, labels, mean, std, epoch)
             assert n == len(paths)
             ours_s.append(dt)
     finally:
+        torch.set_num_threads(threads)
         shutil.rmtree(cache_root, ignore_errors=True)
     n = len(paths)
     later_guide = min(guide_s[1:])

@@ -10,6 +10,8 @@ Random init and random pixels: the cost does not depend on the values.
 
 from __future__ import annotations
 
+import statistics
+
 import torch
 from torch import nn
 
@@ -66,17 +68,20 @@ def measure(name: str, size: int, n: int, rounds: int = 3) -> Row:
         pure_s.append(timed(pure_compute, model, opt, resident, labels)[0])
         real_s.append(timed(real_loop, model, opt, images, labels, r)[0])
     real, pure = n / min(real_s), n / min(pure_s)
+    # The ratio of each adjacent pair, then their median: on a shared machine the load drifts
+    # between rounds, and a pair measured back to back sees nearly the same load.
+    ratio = statistics.median(r / p for r, p in zip(real_s, pure_s))
     return Row("training", f"{name} {size}px, batch {BATCH}, {n} images/epoch",
                "pure compute on a resident pre-augmented tensor", pure, real, "images/s",
-               ratio=pure / real, target="<= 1.2x slower", passed=pure / real <= 1.2,
-               note="ratio = pure-compute images/s / real-loop images/s",
+               ratio=ratio, target="<= 1.2x slower", passed=ratio <= 1.2,
+               note="ratio = median over rounds of real-loop time / pure-compute time (images/s: best round of each)",
                extra={"real_s": real_s, "pure_s": pure_s, "threads": torch.get_num_threads()})
 
 
 def run(quick: bool = False, log=print) -> list:
-    cases = [("lenet", 32, 2048 if quick else 8192), ("resnet18", 64, 256 if quick else 1024)]
+    cases = [("lenet", 32, 2048 if quick else 6144), ("resnet18", 64, 256 if quick else 768)]
     rows = []
     for name, size, n in cases:
         log(f"training: {name} {size}px")
-        rows.append(measure(name, size, n, rounds=2 if quick else 3))
+        rows.append(measure(name, size, n, rounds=3 if quick else 5))
     return rows

@@ -171,23 +171,34 @@ class ShardedSampler:
     padded by wrapping around to a multiple of ``world_size`` so that every rank runs the same
     number of steps; rank ``r`` takes every ``world_size``-th element starting at ``r``.
     Call :meth:`set_epoch` before each epoch (``fit``'s ``on_epoch_start``).
+
+    With ``weights`` (one per item) the epoch is instead ``n`` draws with replacement, item ``i``
+    with probability proportional to ``weights[i]`` (class-balanced sampling, for example).
     """
 
-    def __init__(self, n: int, rank: int = 0, world_size: int = 1, *, shuffle: bool = True, seed: int = 0):
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1, *, shuffle: bool = True, seed: int = 0,
+                 weights=None):
         if n < 1:
             raise ValueError(f"ShardedSampler: n={n}, need at least one item")
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"ShardedSampler: rank={rank}, world_size={world_size}")
         self.n, self.rank, self.world_size = int(n), int(rank), int(world_size)
         self.shuffle, self.seed, self.epoch = shuffle, int(seed), 0
+        self.weights = None
+        if weights is not None:
+            self.weights = torch.as_tensor(weights, dtype=torch.float64).flatten()
+            if len(self.weights) != self.n or not bool((self.weights >= 0).all()) or float(self.weights.sum()) <= 0:
+                raise ValueError(f"ShardedSampler: weights must be {self.n} non-negative numbers, not all zero")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def global_order(self) -> torch.Tensor:
         """The epoch's order over all ranks, padded to a multiple of ``world_size``."""
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+        elif self.shuffle:
             order = torch.randperm(self.n, generator=g)
         else:
             order = torch.arange(self.n)

@@ -80,6 +80,10 @@ class BatchAugment(torch.nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        # (x / 255 - mean) / std as one fused x * scale + shift (not saved in state_dict).
+        self.register_buffer("_scale_u8", 1.0 / (255.0 * self.std), persistent=False)
+        self.register_buffer("_scale", 1.0 / self.std, persistent=False)
+        self.register_buffer("_shift", -self.mean / self.std, persistent=False)
         self.train_mode = train
         self.degrees = float(degrees)
         self.flip = flip
@@ -95,32 +99,32 @@ class BatchAugment(torch.nn.Module):
 
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         x = images.to(self.mean.device, non_blocking=True)
-        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        scale = self._scale_u8 if x.dtype == torch.uint8 else self._scale
+        x = x.float()  # still 0..255 for uint8: rotation and zero fill commute with the scaling
         if self.train_mode:
             rank, world = self.shard
             n = x.shape[0] * world
             # Random numbers come from a CPU generator so CPU and GPU runs draw the same values.
             flips = torch.rand(n, generator=generator) < 0.5 if self.flip else torch.zeros(n, dtype=torch.bool)
             angles = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(self.degrees)
-            flips, angles = flips[rank::world], angles[rank::world]
-            x = _flip_rotate(x, flips.to(x.device), angles.to(x.device))
-        x = (x - self.mean) / self.std
+            x = _flip_rotate(x, flips[rank::world], angles[rank::world])
+        # Few passes over the batch: on CPU these element-wise ops are most of the augmentation's cost.
+        x = torch.addcmul(self._shift, x, scale)
         if x.is_cuda and (self.channels_last is True or self.channels_last == "auto"):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
 
 def _flip_rotate(x: torch.Tensor, flips: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """``flips`` and ``angles`` on the CPU: the small matrices are built there, moved once."""
     cos, sin = torch.cos(angles), torch.sin(angles)
-    sign = torch.where(flips, -1.0, 1.0).to(x.dtype)
+    sign = torch.where(flips, -1.0, 1.0).to(cos.dtype)
     h, w = x.shape[-2:]
     aspect = h / w
+    zero = torch.zeros_like(cos)
     # Affine grid in normalised coordinates; the flip multiplies the x column.
-    theta = torch.zeros(x.shape[0], 2, 3, dtype=x.dtype, device=x.device)
-    theta[:, 0, 0] = cos * sign
-    theta[:, 0, 1] = -sin * aspect
-    theta[:, 1, 0] = sin * sign / aspect
-    theta[:, 1, 1] = cos
+    theta = torch.stack([cos * sign, -sin * aspect, zero, sin * sign / aspect, cos, zero], 1).view(-1, 2, 3)
+    theta = theta.to(device=x.device, dtype=x.dtype, non_blocking=True)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
