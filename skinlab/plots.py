@@ -23,19 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-try:
-    from skinlab.data import CLASS_NAMES, CLASSES
-except ImportError:  # skinlab.data not importable yet (or broken): same constants, kept in sync
-    CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
-    CLASS_NAMES = {
-        "akiec": "Actinic keratoses and intraepithelial carcinoma (Bowen's disease)",
-        "bcc": "Basal cell carcinoma",
-        "bkl": "Benign keratosis-like lesions",
-        "df": "Dermatofibroma",
-        "mel": "Melanoma",
-        "nv": "Melanocytic nevi",
-        "vasc": "Vascular lesions",
-    }
+from skinlab.data import CLASS_NAMES, CLASSES
 
 __all__ = [
     "CLASSES",

@@ -41,3 +41,21 @@ def synth_dir(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("synth") / "ham"
     return make_synthetic_ham10000(root, n_images=300, seed=0, image_size=(64, 48), progress=False)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one thread is fastest, and on a busy 2-core machine much faster than two."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """Caches in the test's own folder, and the synthetic sample unless a test says otherwise."""
+    monkeypatch.setenv("SKINLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HAM10000_DIR", raising=False)

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image, ImageFile
 
 from skinlab import cli, data
@@ -31,6 +30,8 @@ CSV = data.METADATA_FILE
 
 # --------------------------------------------------------------------------- fixtures
 
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="session")
 def base_sample(tmp_path_factory) -> Path:
@@ -46,15 +47,6 @@ def ds(base_sample, tmp_path, monkeypatch) -> Path:
     root = tmp_path / "ham"
     shutil.copytree(base_sample, root)
     return root
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models: one thread is fastest, and on a busy 2-core machine much faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def read_rows(root: Path) -> pd.DataFrame:

@@ -13,25 +13,12 @@ from skinlab.pipeline import TrainConfig, train
 from skinlab.split import split_by_lesion
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "private_cache")
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("determinism-sample") / "ham"
     return data.make_synthetic_ham10000(root, n_images=80, seed=0, image_size=(64, 48), progress=False)
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SKINLAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("HAM10000_DIR", raising=False)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models: one thread is fastest, and on a busy 2-core machine much faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _run(sample: Path, out: Path, seed: int, epochs: int = 3) -> dict:
