@@ -18,7 +18,7 @@ Every call into student code is guarded:
   later checks of that function fail at once instead of waiting again.
 
 **Instructor commands** (``python -m skinlab.grading release|grade``): nbgrader run headless; see
-``docs/GRADING.md``. ``HideHiddenTests`` is the feedback preprocessor that keeps hidden tests out
+``docs/GRADING.md``. ``skinlab.feedback.HideHiddenTests`` is the feedback preprocessor that keeps hidden tests out
 of the students' feedback.
 """
 
@@ -1333,64 +1333,6 @@ def check_cam_hooks_removed(grad_cam, kind: str = "lenet", seed: int = 0):
         )
 
 
-# ============================================================================ nbgrader: feedback
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _strip_hidden(source: str) -> tuple[str, bool]:
-    lines, hidden, removed = [], False, False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
-            hidden = removed = True
-        elif "END HIDDEN TESTS" in line:
-            hidden = False
-        elif not hidden:
-            lines.append(line)
-    return "\n".join(lines), removed
-
-
-try:  # nbconvert is there wherever nbgrader is; the checks above do not need it
-    from nbconvert.preprocessors import Preprocessor as _PreprocessorBase
-    from traitlets import Bool as _Bool
-except ImportError:  # pragma: no cover
-    _PreprocessorBase, _Bool = object, None
-
-
-class HideHiddenTests(_PreprocessorBase):
-    """Feedback preprocessor: hidden test code never reaches the student.
-
-    In every autograded test cell it removes the ``### BEGIN/END HIDDEN TESTS`` regions from the
-    source and reduces an error output to its message (``AssertionError: ...``), dropping the
-    traceback frames of the test cell (whose source lines could be hidden ones) and of the
-    grading helpers; frames of the student's own cells are kept.
-    """
-
-    if _Bool is not None:
-        # nbconvert skips preprocessors that are not enabled (nbgrader registers them as classes).
-        enabled = _Bool(True).tag(config=True)
-
-    def preprocess_cell(self, cell, resources, index):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.get("cell_type") != "code" or not meta.get("grade") or meta.get("solution"):
-            return cell, resources
-        cell.source, removed = _strip_hidden(cell.source)
-        if removed:
-            cell.source = cell.source.rstrip("\n") + "\n# (hidden tests were run too)"
-        count = cell.get("execution_count")
-        for output in cell.get("outputs", []):
-            if output.get("output_type") != "error":
-                continue
-            frames = []
-            for text in output.get("traceback", [])[1:-1]:
-                plain = _ANSI.sub("", text)
-                if plain.startswith("Cell In[") and not plain.startswith(f"Cell In[{count}]"):
-                    frames.append(text)  # the student's own code
-            last = output.get("traceback", [""])[-1:]
-            output["traceback"] = [f"{output.get('ename', 'Error')} (test failed)"] + frames + last
-        return cell, resources
-
-
 # ============================================================================ nbgrader: commands
 
 
@@ -1424,20 +1366,69 @@ def release(course=None, assignments=ASSIGNMENTS) -> list[Path]:
     """Regenerate ``exercises/<id>/`` from ``solutions/<id>/`` for each assignment (--force)."""
     course = _course_dir(course)
     assignments = list(assignments)
-    batches = [_pattern(assignments)] if sorted(assignments) == sorted(ASSIGNMENTS) or len(assignments) == 1 else assignments
-    for batch in batches:
-        nbgrader(course, "generate_assignment", batch, "--force", "--log-level=WARN")
+    nbgrader(course, "generate_assignment", _pattern(assignments), "--force", "--log-level=WARN")
     return [course / "exercises" / aid / f"{aid}.ipynb" for aid in assignments]
 
 
 def _pattern(assignments) -> str:
     """One nbgrader call handles several assignments through a glob (~2.5 s saved per id)."""
-    assignments = list(assignments)
+    assignments = sorted(assignments)
     if len(assignments) == 1:
         return assignments[0]
-    if sorted(assignments) == sorted(ASSIGNMENTS):
-        return "ex[1-5]_*"
-    raise ValueError("a glob covers one assignment or all five")
+    digits = [a[2] for a in assignments]
+    if any(not (a.startswith("ex") and a[2:3].isdigit() and a[3:4] == "_") for a in assignments) or \
+            len(set(digits)) != len(digits):
+        raise ValueError(f"no glob covers exactly {assignments}")
+    return f"ex[{''.join(digits)}]_*"
+
+
+# Seconds each notebook takes to autograde on one core (docs/PERFORMANCE.md): most of it is the
+# kernel importing torch (and torch._dynamo, which the first optimizer or hook pulls in).
+GRADING_COST = {"ex1_split": 8.0, "ex2_class_weights": 6.5, "ex3_lenet": 5.5, "ex4_training": 9.0, "ex5_gradcam": 5.5}
+
+
+def grading_batches(assignments, jobs: int) -> list[str]:
+    """Globs for ``jobs`` parallel nbgrader calls, balanced by ``GRADING_COST`` (largest first)."""
+    groups: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(assignments))))]
+    for aid in sorted(assignments, key=lambda a: (-GRADING_COST.get(a, 6.0), a)):
+        min(groups, key=lambda g: sum(GRADING_COST.get(a, 6.0) for a in g)).append(aid)
+    return [_pattern(g) for g in groups if g]
+
+
+def _nbgrader_chains(course: Path, chains: list[list[list[str]]]) -> list[tuple[list[str], subprocess.CompletedProcess]]:
+    """Run each chain of nbgrader commands in order, the chains at once; every (args, result)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(chain):
+        return [(args, nbgrader(course, *args, check=False)) for args in chain]
+
+    with ThreadPoolExecutor(max_workers=max(1, len(chains))) as pool:
+        return [item for done in pool.map(run, chains) for item in done]
+
+
+def _register_students(course: Path, students) -> None:
+    """Create the gradebook and its students before parallel calls, which would race to do it."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="skinlab") as gb:
+        for student in students:
+            gb.update_or_create_student(student)
+
+
+def _export_grades(course: Path, path: Path) -> None:
+    """``nbgrader export`` in this process (its CSV plugin; saves starting nbgrader once more)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="skinlab") as gb:
+        CsvExportPlugin(to=str(tmp)).export(gb)
+    os.replace(tmp, path)
+
+
+def default_jobs() -> int:
+    """Parallel nbgrader calls: one per core, at most one per assignment."""
+    return max(1, min(os.cpu_count() or 1, len(ASSIGNMENTS)))
 
 
 def find_tampering(release_nb, submitted_nb) -> list[tuple[str, str]]:
@@ -1494,12 +1485,13 @@ def _cell_scores(course: Path, assignments) -> list[dict]:
     return rows
 
 
-def grade(submissions, course=None, out=None, assignments=None) -> dict:
+def grade(submissions, course=None, out=None, assignments=None, jobs: int | None = None) -> dict:
     """Autograde a folder ``<student>/<assignment>/<assignment>.ipynb``; returns output paths.
 
     Copies the submissions into ``<course>/submitted/``, autogrades each assignment (all students
     in one nbgrader call), writes feedback HTML without hidden tests, exports ``grades.csv`` (plus
     a ``tampered`` column), ``tampered.csv`` and ``scores_by_test.csv`` into ``out``.
+    ``jobs``: parallel nbgrader calls (default: one per core, at most one per assignment).
     """
     course = _course_dir(course)
     submissions = Path(submissions).resolve()
@@ -1524,22 +1516,28 @@ def grade(submissions, course=None, out=None, assignments=None) -> dict:
                 tampered.append(dict(student_id=student_dir.name, assignment=aid, grade_id=gid, problem=problem))
     if not found:
         raise SystemExit(f"no submissions found in {submissions} (expected <student>/<id>/<id>.ipynb, ids {', '.join(ASSIGNMENTS)})")
-    # Everything in submitted/ is (re)graded: nbgrader's model of "the class".
-    batches = [_pattern(found)] if sorted(found) == sorted(ASSIGNMENTS) or len(found) == 1 else list(found)
-    # A notebook nbgrader cannot grade (broken JSON, cells it cannot match) makes the call exit
-    # 1 after grading all the others: log it and go on, so one submission cannot stop the batch.
+    # Everything in submitted/ is (re)graded: nbgrader's model of "the class". The assignments are
+    # autograded, then given feedback, in ``jobs`` parallel nbgrader calls: each notebook's kernel
+    # keeps one core busy, mostly importing torch. A notebook nbgrader cannot grade (broken JSON, cells it cannot match)
+    # makes its call exit 1 after grading all the others: log it and go on, so one submission
+    # cannot stop the batch.
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"--jobs {jobs}: expected 1 or more")
+    _register_students(course, sorted(p.name for p in (course / "submitted").iterdir() if p.is_dir()))
     problems = []
-    for step in ("autograde", "generate_feedback"):
-        for batch in batches:
-            proc = nbgrader(course, step, batch, "--force", "--log-level=WARN", check=False)
+    batches = grading_batches(found, jobs)
+    for step in ("autograde", "generate_feedback"):  # feedback needs every grade of its notebook
+        chains = [[[step, batch, "--force", "--log-level=WARN"]] for batch in batches]
+        for args, proc in _nbgrader_chains(course, chains):
             if proc.returncode != 0:
-                problems.append(f"$ nbgrader {step} {batch}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}")
+                problems.append(f"$ nbgrader {' '.join(args[:2])}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}")
     errors_log = out / "nbgrader_errors.log"
     errors_log.write_text("\n".join(problems))
     if problems:
         print(f"warning: nbgrader reported problems with some submissions; see {errors_log}", file=sys.stderr)
     grades_csv = out / "grades.csv"
-    nbgrader(course, "export", f"--to={grades_csv}", "--log-level=WARN")
+    _export_grades(course, grades_csv)
     _write_csv(out / "tampered.csv", tampered, ["student_id", "assignment", "grade_id", "problem"])
     flags = {}
     for row in tampered:
@@ -1574,16 +1572,20 @@ def main(argv=None) -> int:
     g = sub.add_parser("grade", help="autograde a folder of submissions <student>/<id>/<id>.ipynb")
     g.add_argument("submissions", help="folder of <student>/<id>/<id>.ipynb")
     g.add_argument("--out", default=None, help="where the CSV files go (default: COURSE/grades)")
+    g.add_argument("--jobs", type=int, default=None,
+                   help=f"assignments autograded at once (default: one per core, here {default_jobs()})")
     args = p.parse_args(argv)
     unknown = [a for a in getattr(args, "assignments", None) or [] if a not in ASSIGNMENTS]
     if unknown:
         p.error(f"unknown assignment {unknown[0]!r}; choose from {', '.join(ASSIGNMENTS)}")
+    if getattr(args, "jobs", None) is not None and args.jobs < 1:
+        p.error(f"--jobs {args.jobs}: expected 1 or more")
     try:
         if args.command == "release":
             for path in release(args.course_dir, args.assignments or ASSIGNMENTS):
                 print(path)
         else:
-            paths = grade(args.submissions, args.course_dir, args.out)
+            paths = grade(args.submissions, args.course_dir, args.out, jobs=args.jobs)
             for key, path in paths.items():
                 print(f"{key}: {path}")
     except RuntimeError as exc:

@@ -156,7 +156,9 @@ AUDITED_CLI = textwrap.dedent('''
 
 def _train_args(data: Path, out: Path, batch: int) -> list[str]:
     return ["train", "--data", str(data), "--out", str(out), "--epochs", "4", "--batch-size", str(batch),
-            "--lr", "0.003", "--no-progress", "--seed", "0"]
+            "--lr", "0.003", "--no-progress", "--seed", "0",
+            # CPU and gloo on every machine: on a one-GPU machine, "auto" would give rank 1 no GPU.
+            "--device", "cpu"]
 
 
 @pytest.mark.slow

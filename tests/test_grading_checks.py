@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from skinlab import grading
+from skinlab import feedback, grading
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
@@ -467,7 +467,7 @@ def test_feedback_preprocessor_removes_hidden_tests_and_their_traceback_lines():
                    "\x1b[36mCell\x1b[39m In[3], line 2, in f\n      2 return my_code()",
                    "AssertionError: wrong"])]
     nb = nbformat.v4.new_notebook(cells=[cell])
-    out, _ = grading.HideHiddenTests()(copy.deepcopy(nb), {})  # as nbconvert calls it
+    out, _ = feedback.HideHiddenTests()(copy.deepcopy(nb), {})  # as nbconvert calls it
     text = nbformat.writes(out)
     assert "secret_seed" not in text and "secret" not in text
     assert "check(f)" in out.cells[0].source
@@ -530,3 +530,42 @@ def test_cli_rejects_an_unknown_assignment(capsys):
 def test_cli_needs_a_course_directory(tmp_path):
     with pytest.raises(SystemExit, match="no nbgrader_config.py"):
         grading.main(["--course-dir", str(tmp_path), "release"])
+
+
+# ---------------------------------------------------------------- grading in parallel batches
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("subset", [grading.ASSIGNMENTS, grading.ASSIGNMENTS[:1], grading.ASSIGNMENTS[1:4]])
+def test_grading_batches_cover_each_assignment_exactly_once(jobs, subset):
+    import fnmatch
+
+    globs = grading.grading_batches(subset, jobs)
+    assert len(globs) == min(jobs, len(subset))
+    matched = [aid for g in globs for aid in grading.ASSIGNMENTS if fnmatch.fnmatchcase(aid, g)]
+    assert sorted(matched) == sorted(subset)  # no id twice, none left out, no other id
+
+
+def test_grading_batches_balance_the_expected_cost():
+    globs = grading.grading_batches(grading.ASSIGNMENTS, 2)
+    import fnmatch
+
+    costs = [sum(grading.GRADING_COST[a] for a in grading.ASSIGNMENTS if fnmatch.fnmatchcase(a, g)) for g in globs]
+    total = sum(grading.GRADING_COST.values())
+    assert max(costs) < 0.65 * total  # a greedy split: far from one call doing everything
+
+
+def test_grade_rejects_jobs_below_one(capsys):
+    with pytest.raises(SystemExit) as exc:
+        grading.main(["grade", "submitted-nowhere", "--jobs", "0"])
+    assert exc.value.code == 2
+    assert "--jobs 0" in capsys.readouterr().err
+
+
+def test_the_checks_module_does_not_import_nbconvert():
+    """Every student's kernel imports skinlab.grading at autograding: nbconvert alone costs ~2 s."""
+    import subprocess
+
+    code = "import sys, skinlab.grading; print(sorted(m for m in ('nbconvert', 'nbformat', 'nbgrader') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
