@@ -17,16 +17,22 @@ import sys
 COMMANDS = {
     "LeNet, CLI defaults (lr 3e-3, 60 epochs; docs/PERFORMANCE.md)":
         "HAM10000_DIR=/work/shared/ham10000 skinlab train --out runs/lenet",
-    "EfficientNet-Lite0 96px, 3 epochs (the run measured this session)": (
+    "EfficientNet-Lite0 128px, 16 epochs, flip TTA: the hour-long run on 2 CPU cores": (
+        "HAM10000_DIR=/work/shared/ham10000 skinlab train --model efficientnet_lite0 --image-size 128 "
+        "--epochs 16 --batch-size 32 --lr 1e-3 --weighting sqrt --label-smoothing 0.1 --tta --out runs/effl0-128-e16"
+    ),
+    "EfficientNet-Lite0 96px, 3 epochs (first session's run)": (
         "HAM10000_DIR=/work/shared/ham10000 skinlab train --model efficientnet_lite0 --image-size 96 "
         "--epochs 3 --batch-size 32 --lr 5e-4 --weighting sqrt --label-smoothing 0.1 --tta --out runs/effl0-96-e3"
     ),
-    "EfficientNet-Lite0 128px, 20 epochs (the intended hour-scale run, not completed here)": (
-        "HAM10000_DIR=/work/shared/ham10000 skinlab train --model efficientnet_lite0 --image-size 128 "
-        "--epochs 20 --batch-size 32 --lr 5e-4 --weighting sqrt --label-smoothing 0.1 --tta --out runs/effl0-128"
-    ),
+    "LeNet sweep (19 configurations; ran on a GPU, 8-16 at once)":
+        "HAM10000_DIR=/work/shared/ham10000 python -m bench.sweep run bench/grids/lenet.json --out sweeps/lenet --parallel 16 "
+        "&& python -m bench.sweep report sweeps/lenet",
+    "EfficientNet-Lite0 sweep (8 configurations, 96-192px; ran on a GPU) and the ensemble of four":
+        "HAM10000_DIR=/work/shared/ham10000 python -m bench.sweep run bench/grids/transfer.json --out sweeps/transfer --parallel 8 "
+        "&& python -m bench.sweep report sweeps/transfer --ensemble E128_e20 E128_e20_lr1e3 E160_e30 E192_e30",
     "ensemble of finished runs (same split), flip TTA":
-        "HAM10000_DIR=/work/shared/ham10000 python -m bench.accuracy ensemble runs/effl0-128 runs/effl0-96-e3 --tta",
+        "HAM10000_DIR=/work/shared/ham10000 python -m bench.accuracy ensemble runs/effl0-128-e16 runs/effl0-96-e3 --tta",
 }
 
 

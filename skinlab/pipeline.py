@@ -165,14 +165,15 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
         criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
     model = models.build_model(cfg.model, num_classes=len(CLASSES), pretrained=cfg.pretrained,
                                allow_random_init=cfg.allow_random_init, freeze_backbone=cfg.freeze_backbone)
-    if device.type == "cuda":
+    channels_last = models.prefers_channels_last(cfg.model, device)
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
                  if cfg.scheduler == "cosine" else None)
     val_loader = data.loader("val", 256)
-    plain = presets.BatchAugment(data.mean, data.std, train=False)
+    plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=channels_last)
     on_epoch_start = None
     if cfg.sampling not in SAMPLINGS:
         raise ValueError(f"sampling {cfg.sampling!r}: expected one of {', '.join(SAMPLINGS)}")
@@ -189,18 +190,20 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
                                              weights=sample_weights)
         train_loader = data.loader("train", cfg.batch_size // world, sampler=sampler)
         augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip,
-                                       shard=(dist_info.rank, world))
+                                       shard=(dist_info.rank, world), channels_last=channels_last)
         on_epoch_start = sampler.set_epoch
         model = distributed.wrap_model(model.to(device), device)
     elif sample_weights is not None:
         sampler = distributed.ShardedSampler(len(train_labels), seed=cfg.seed, weights=sample_weights)
         train_loader = data.loader("train", cfg.batch_size, sampler=sampler)
         on_epoch_start = sampler.set_epoch
-        augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip)
+        augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip,
+                                         channels_last=channels_last)
     else:
         train_loader = data.loader("train", cfg.batch_size, shuffle=True,
                                    generator=torch.Generator().manual_seed(cfg.seed))
-        augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip)
+        augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip,
+                                         channels_last=channels_last)
 
     history = engine.fit(model, train_loader, val_loader, criterion, optimizer, cfg.epochs, device,
                          scheduler=scheduler, out_dir=out, resume=cfg.resume, seed=cfg.seed,
@@ -232,9 +235,14 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
 
 
 def evaluate_split(model, data: PreparedData, name: str, device, tta: bool = False, batch_size: int = 256) -> dict:
-    plain = presets.BatchAugment(data.mean, data.std, train=False).to(device)
+    plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=_is_channels_last(model)).to(device)
     y_true, y_prob = engine.predict(model, data.loader(name, batch_size), device, batch_transform=plain, tta_flip=tta)
     return {"split": name, **metrics.compute_metrics(y_true, y_prob)}
+
+
+def _is_channels_last(model: nn.Module) -> bool | str:
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv is not None and conv.weight.is_contiguous(memory_format=torch.channels_last) or "auto"
 
 
 def summary_line(result: dict) -> str:
@@ -276,5 +284,7 @@ def load_run(run_dir: str | os.PathLike, data: str | None = None, device="auto")
     device = engine.select_device(device)
     model = models.build_model(cfg.model, num_classes=len(CLASSES), pretrained=False, allow_random_init=True)
     model.load_state_dict(engine.load_checkpoint(run / "best.pt", map_location=device)["model"])
+    if models.prefers_channels_last(cfg.model, device):
+        model = model.to(memory_format=torch.channels_last)
     model.to(device).eval()
     return model, cfg, device

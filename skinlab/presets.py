@@ -94,7 +94,8 @@ class BatchAugment(torch.nn.Module):
         if world < 1 or not 0 <= rank < world:
             raise ValueError(f"BatchAugment: shard={shard!r}, expected (rank, world_size) with 0 <= rank < world_size")
         self.shard = (rank, world)
-        # "auto": channels-last output on CUDA, where convolutions with AMP run faster in it.
+        # True: channels-last output; "auto": only on CUDA, where convolutions with AMP run faster
+        # in it (on CPU only some models gain: skinlab.models.prefers_channels_last).
         self.channels_last = channels_last
 
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -110,7 +111,7 @@ class BatchAugment(torch.nn.Module):
             x = _flip_rotate(x, flips[rank::world], angles[rank::world])
         # Few passes over the batch: on CPU these element-wise ops are most of the augmentation's cost.
         x = torch.addcmul(self._shift, x, scale)
-        if x.is_cuda and (self.channels_last is True or self.channels_last == "auto"):
+        if self.channels_last is True or (self.channels_last == "auto" and x.is_cuda):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 

@@ -106,3 +106,41 @@ def test_batch_augment_output_is_channels_last_on_cuda():
 def test_bad_shard_is_named():
     with pytest.raises(ValueError, match="shard=\\(2, 2\\)"):
         BatchAugment((0.5,) * 3, (0.25,) * 3, shard=(2, 2))
+
+
+def test_batch_augment_can_give_channels_last_on_cpu_with_the_same_values():
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    plain = BatchAugment((0.5,) * 3, (0.25,) * 3, train=True)(x, generator=torch.Generator().manual_seed(0))
+    out = BatchAugment((0.5,) * 3, (0.25,) * 3, train=True, channels_last=True)(x, generator=torch.Generator().manual_seed(0))
+    assert plain.is_contiguous() and out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, plain, atol=0, rtol=0)
+
+
+def test_channels_last_where_it_was_measured_faster():
+    from skinlab.models import prefers_channels_last
+
+    assert prefers_channels_last("efficientnet_lite0", "cpu")
+    assert not prefers_channels_last("lenet", "cpu") and not prefers_channels_last("resnet18", "cpu")
+    assert all(prefers_channels_last(m, "cuda") for m in ("lenet", "resnet18", "efficientnet_lite0"))
+
+
+def test_efficientnet_gives_the_same_outputs_and_gradients_channels_last_on_cpu(one_torch_thread):
+    from skinlab.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("efficientnet_lite0", num_classes=7, pretrained=False, allow_random_init=True)
+    fast = build_model("efficientnet_lite0", num_classes=7, pretrained=False, allow_random_init=True)
+    fast.load_state_dict(model.state_dict())
+    fast = fast.to(memory_format=torch.channels_last)
+    model.eval(), fast.eval()  # no dropout / drop-connect draws: the two must see the same network
+    x = torch.randn(2, 3, 64, 64)
+    out = model(x)
+    out_cl = fast(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(out_cl, out, atol=1e-4, rtol=1e-4)
+    out.sum().backward()
+    out_cl.sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    grads_cl = [p.grad for p in fast.parameters() if p.grad is not None]
+    assert len(grads) == len(grads_cl) > 0
+    for a, b in zip(grads, grads_cl):
+        torch.testing.assert_close(b, a, atol=1e-3, rtol=1e-3)
