@@ -1395,15 +1395,12 @@ def grading_batches(assignments, jobs: int) -> list[str]:
     return [_pattern(g) for g in groups if g]
 
 
-def _nbgrader_chains(course: Path, chains: list[list[list[str]]]) -> list[tuple[list[str], subprocess.CompletedProcess]]:
-    """Run each chain of nbgrader commands in order, the chains at once; every (args, result)."""
+def _nbgrader_parallel(course: Path, calls: list[list[str]]) -> list[tuple[list[str], subprocess.CompletedProcess]]:
+    """Run the nbgrader commands ``calls`` at once (a thread waiting on each); every (args, result)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def run(chain):
-        return [(args, nbgrader(course, *args, check=False)) for args in chain]
-
-    with ThreadPoolExecutor(max_workers=max(1, len(chains))) as pool:
-        return [item for done in pool.map(run, chains) for item in done]
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        return list(zip(calls, pool.map(lambda args: nbgrader(course, *args, check=False), calls)))
 
 
 def _register_students(course: Path, students) -> None:
@@ -1488,10 +1485,10 @@ def _cell_scores(course: Path, assignments) -> list[dict]:
 def grade(submissions, course=None, out=None, assignments=None, jobs: int | None = None) -> dict:
     """Autograde a folder ``<student>/<assignment>/<assignment>.ipynb``; returns output paths.
 
-    Copies the submissions into ``<course>/submitted/``, autogrades each assignment (all students
-    in one nbgrader call), writes feedback HTML without hidden tests, exports ``grades.csv`` (plus
+    Copies the submissions into ``<course>/submitted/``, autogrades them (all students at once,
+    the assignments split over ``jobs`` parallel nbgrader calls), writes feedback HTML without hidden tests, exports ``grades.csv`` (plus
     a ``tampered`` column), ``tampered.csv`` and ``scores_by_test.csv`` into ``out``.
-    ``jobs``: parallel nbgrader calls (default: one per core, at most one per assignment).
+    ``jobs`` defaults to one per core, at most one per assignment.
     """
     course = _course_dir(course)
     submissions = Path(submissions).resolve()
@@ -1517,10 +1514,10 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
     if not found:
         raise SystemExit(f"no submissions found in {submissions} (expected <student>/<id>/<id>.ipynb, ids {', '.join(ASSIGNMENTS)})")
     # Everything in submitted/ is (re)graded: nbgrader's model of "the class". The assignments are
-    # autograded, then given feedback, in ``jobs`` parallel nbgrader calls: each notebook's kernel
-    # keeps one core busy, mostly importing torch. A notebook nbgrader cannot grade (broken JSON, cells it cannot match)
-    # makes its call exit 1 after grading all the others: log it and go on, so one submission
-    # cannot stop the batch.
+    # autograded, then given feedback, in ``jobs`` parallel nbgrader calls (each notebook's kernel
+    # keeps one core busy, mostly importing torch). A notebook nbgrader cannot grade (broken JSON,
+    # cells it cannot match) makes its call exit 1 after grading all the others: log it and go on,
+    # so one submission cannot stop the batch.
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: expected 1 or more")
@@ -1528,8 +1525,8 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
     problems = []
     batches = grading_batches(found, jobs)
     for step in ("autograde", "generate_feedback"):  # feedback needs every grade of its notebook
-        chains = [[[step, batch, "--force", "--log-level=WARN"]] for batch in batches]
-        for args, proc in _nbgrader_chains(course, chains):
+        calls = [[step, batch, "--force", "--log-level=WARN"] for batch in batches]
+        for args, proc in _nbgrader_parallel(course, calls):
             if proc.returncode != 0:
                 problems.append(f"$ nbgrader {' '.join(args[:2])}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}")
     errors_log = out / "nbgrader_errors.log"

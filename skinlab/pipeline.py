@@ -240,9 +240,10 @@ def evaluate_split(model, data: PreparedData, name: str, device, tta: bool = Fal
     return {"split": name, **metrics.compute_metrics(y_true, y_prob)}
 
 
-def _is_channels_last(model: nn.Module) -> bool | str:
+def _is_channels_last(model: nn.Module) -> bool:
+    """Whether the model was made channels-last (then its input batches should be too)."""
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    return conv is not None and conv.weight.is_contiguous(memory_format=torch.channels_last) or "auto"
+    return conv is not None and conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def summary_line(result: dict) -> str:
