@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from skinlab import feedback, grading
+from skinlab import grading
+from skinlab.grading import feedback
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
@@ -317,7 +318,7 @@ def test_every_route_to_the_reference_scores_zero(source):
 def test_runtime_guard_catches_a_reference_call_hidden_from_the_source():
     ns = {"__name__": "__main__"}
     run_cell(REFERENCE_ROUTES[-2], ns, "answer")
-    assert grading._static_reference_use("split_by_lesion", ns["split_by_lesion"]) is None
+    assert grading.guard._static_reference_use("split_by_lesion", ns["split_by_lesion"]) is None
     with pytest.raises(grading.ReferenceUsedError, match=r"calls split\.split_by_lesion"):
         grading.check_split_output(ns["split_by_lesion"])
 
@@ -427,28 +428,28 @@ def test_hand_written_cam_variant_matches_pytorch_grad_cam():
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     for kind in ("lenet", "tiny"):
-        model, image, layer, _ = grading._cam_case(kind, 3)
-        mine = grading._cam_variant(model, image, layer, 1)
+        model, image, layer, _ = grading.ex5_gradcam._cam_case(kind, 3)
+        mine = grading.ex5_gradcam._cam_variant(model, image, layer, 1)
         with GradCAM(model, target_layers=[layer]) as cam:
             theirs = cam(input_tensor=image[None], targets=[ClassifierOutputTarget(1)])[0]
         np.testing.assert_allclose(mine, theirs, atol=1e-5)
 
 
 def test_reference_training_matches_a_hand_written_loop():
-    model_a, model_b = grading._tiny_mlp(0), grading._tiny_mlp(0)
+    model_a, model_b = grading.ex4_training._tiny_mlp(0), grading.ex4_training._tiny_mlp(0)
     opt_a = torch.optim.SGD(model_a.parameters(), lr=0.1, momentum=0.9)
     opt_b = torch.optim.SGD(model_b.parameters(), lr=0.1, momentum=0.9)
-    loss_ref = grading._reference_train(model_a, grading._tiny_loader(0), torch.nn.CrossEntropyLoss(), opt_a)
+    loss_ref = grading.ex4_training._reference_train(model_a, grading.ex4_training._tiny_loader(0), torch.nn.CrossEntropyLoss(), opt_a)
     model_b.train()
     total, n = 0.0, 0
-    for x, y in grading._tiny_loader(0):
+    for x, y in grading.ex4_training._tiny_loader(0):
         opt_b.zero_grad()
         loss = torch.nn.functional.cross_entropy(model_b(x), y)
         loss.backward()
         opt_b.step()
         total, n = total + loss.item() * len(y), n + len(y)
     assert loss_ref[0] == pytest.approx(total / n, abs=1e-7)
-    assert grading._max_param_diff(model_a, model_b) < 1e-7
+    assert grading.ex4_training._max_param_diff(model_a, model_b) < 1e-7
 
 
 # ---------------------------------------------------------------------------- feedback and tampering
