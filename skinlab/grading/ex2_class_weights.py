@@ -1,10 +1,32 @@
-"""Exercise 2 checks: ``median_frequency_weights`` (chapter 4, ``skinlab.balance``)."""
+"""Exercise 2 checks: ``median_frequency_weights`` (chapter 4, ``skinlab.balance``).
+
+Probes (what runs the student's code): ``probes/ex2_class_weights.py``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .guard import _construct, call, own_work
+from .checking import check
+
+PROBES = "ex2_class_weights"
+
+
+def _fresh_labels(rng: np.random.Generator) -> dict:
+    """Hidden-test input drawn at grading time: 3-8 classes, imbalanced, every class present."""
+    num_classes = int(rng.integers(3, 9))
+    p = rng.dirichlet(np.full(num_classes, 0.6))
+    labels = np.concatenate([np.arange(num_classes), rng.choice(num_classes, int(rng.integers(8, 400)), p=p)])
+    return {"labels": rng.permutation(labels).tolist(), "num_classes": num_classes}
+
+
+def _fresh_missing(rng: np.random.Generator) -> dict:
+    num_classes = int(rng.integers(3, 9))
+    missing = set(rng.choice(num_classes, int(rng.integers(1, 3)), replace=False).tolist())
+    present = [c for c in range(num_classes) if c not in missing]
+    labels = rng.choice(present, int(rng.integers(len(present), 30)))
+    return {"labels": labels.tolist(), "num_classes": num_classes}
+
 
 def _weights_reference(labels, num_classes):
     from skinlab.balance import median_frequency_weights
@@ -12,88 +34,76 @@ def _weights_reference(labels, num_classes):
     return median_frequency_weights(labels, num_classes)
 
 
-def _run_weights(fn, labels, num_classes, _on):
-    import torch
-
-    result = call("median_frequency_weights", fn, labels, num_classes, _on=_on)
-    if not isinstance(result, torch.Tensor):
+def _as_weights(seen: dict, num_classes: int) -> np.ndarray:
+    """The returned weights as an array, or the AssertionError that says what is wrong."""
+    if seen["type"] != "Tensor":
         raise AssertionError(
             f"median_frequency_weights should return a torch.Tensor (it is passed to "
-            f"nn.CrossEntropyLoss(weight=...)); got {type(result).__name__}"
+            f"nn.CrossEntropyLoss(weight=...)); got {seen['type']}"
         )
-    if result.dtype != torch.float32:
+    if seen["dtype"] != "torch.float32":
         raise AssertionError(
-            f"the weights should be float32 (the dtype of the model's logits); got {result.dtype}"
+            f"the weights should be float32 (the dtype of the model's logits); got {seen['dtype']}"
         )
-    if tuple(result.shape) != (num_classes,):
+    if tuple(seen["shape"]) != (num_classes,):
         raise AssertionError(
-            f"expected one weight per class, shape ({num_classes},); got {tuple(result.shape)}"
+            f"expected one weight per class, shape ({num_classes},); got {tuple(seen['shape'])}"
         )
-    return result
+    return np.asarray(seen["values"], dtype=np.float64)
 
 
-def check_weights_output(median_frequency_weights):
+@check("median_frequency_weights")
+def check_weights_output(observe):
     """A float32 tensor of shape (num_classes,), from a list, a numpy array or a tensor of labels."""
-    import torch
-
-    own_work("median_frequency_weights", median_frequency_weights)
-    labels = [0, 1, 1, 2, 2, 2, 3, 3, 3, 3]
-    for kind, value in (
-        ("a list", labels),
-        ("a numpy array", np.array(labels)),
-        ("a torch tensor", torch.tensor(labels)),
-    ):
-        _run_weights(median_frequency_weights, value, 4, _on=f"labels given as {kind}")
+    for seen in observe(f"{PROBES}.weights_output"):
+        _as_weights(seen, 4)
 
 
-def check_weights_values(median_frequency_weights, labels, num_classes: int):
+@check("median_frequency_weights", fresh=_fresh_labels)
+def check_weights_values(observe, labels, num_classes: int):
     """Equal to w_c = median(f) / f_c with f_c = count_c / N (to 1e-6 relative)."""
-    import torch
-
-    own_work("median_frequency_weights", median_frequency_weights)
-    labels = list(np.asarray(labels).tolist())
-    expected = _weights_reference(labels, num_classes)
+    labels = [int(v) for v in np.asarray(labels).reshape(-1).tolist()]
+    num_classes = int(num_classes)
+    expected = _weights_reference(labels, num_classes).numpy().astype(np.float64)
     counts = np.bincount(labels, minlength=num_classes)
     shown = labels if len(labels) <= 12 else f"{len(labels)} labels with counts {counts.tolist()}"
-    got = _run_weights(median_frequency_weights, list(labels), num_classes, _on=f"labels={shown}")
-    got = got.detach().cpu()
-    if torch.allclose(got, expected, rtol=1e-6, atol=1e-6):
+    got = _as_weights(observe(f"{PROBES}.weights_values", labels=labels, num_classes=num_classes), num_classes)
+    if np.allclose(got, expected, rtol=1e-6, atol=1e-6):
         return
-    c = int((got - expected).abs().argmax())
+    c = int(np.abs(got - expected).argmax()) if np.isfinite(got).all() else int(np.flatnonzero(~np.isfinite(got))[0])
     freq = counts / counts.sum()
     hint = ""
-    if np.allclose(got.numpy(), 1 / freq, rtol=1e-4):
+    if np.allclose(got, 1 / freq, rtol=1e-4):
         hint = " Your weights are 1/f_c: multiply by the median frequency, so the median class weighs 1."
-    elif np.allclose(got.numpy(), (1 / freq) / (1 / freq).sum(), rtol=1e-4):
+    elif np.allclose(got, (1 / freq) / (1 / freq).sum(), rtol=1e-4):
         hint = " Your weights are normalised to sum to 1; normalise by the median frequency instead."
-    elif np.allclose(got.numpy(), freq / np.median(freq), rtol=1e-4):
+    elif np.allclose(got, freq / np.median(freq), rtol=1e-4):
         hint = " Your weights are upside down (f_c / median): rare classes must get the larger weights."
-    elif np.allclose(np.sort(got.numpy()), np.sort(expected.numpy()), rtol=1e-4):
+    elif np.allclose(np.sort(got), np.sort(expected), rtol=1e-4):
         hint = " The values are right but in the wrong order: weight c must belong to class index c."
     raise AssertionError(
         f"for labels={shown} (num_classes={num_classes}): the weight of class {c} is "
-        f"{float(got[c]):.6g}, expected {float(expected[c]):.6g} (off by {float(got[c] - expected[c]):+.3g}). "
+        f"{got[c]:.6g}, expected {expected[c]:.6g} (off by {got[c] - expected[c]:+.3g}). "
         f"Expected all: {[round(float(v), 4) for v in expected]}, yours: {[round(float(v), 4) for v in got]}."
         + hint
     )
 
 
-def check_weights_missing_class(median_frequency_weights, labels=(0, 0, 2, 2, 3), num_classes: int = 4):
+@check("median_frequency_weights", fresh=_fresh_missing)
+def check_weights_missing_class(observe, labels=(0, 0, 2, 2, 3), num_classes: int = 4):
     """A class without samples raises ValueError that names it."""
-    own_work("median_frequency_weights", median_frequency_weights)
-    counts = np.bincount(list(labels), minlength=num_classes)
+    labels = [int(v) for v in labels]
+    counts = np.bincount(labels, minlength=num_classes)
     empty = [int(c) for c in np.flatnonzero(counts == 0)]
-    try:
-        result = call("median_frequency_weights", median_frequency_weights, list(labels), num_classes,
-                      _on=f"labels={list(labels)}, num_classes={num_classes}")
-    except ValueError as exc:
-        if not all(str(c) in str(exc) for c in empty):
+    seen = observe(f"{PROBES}.weights_missing_class", labels=labels, num_classes=int(num_classes))
+    if "raised" in seen:
+        if not all(str(c) in seen["message"] for c in empty):
             raise AssertionError(
-                f"the ValueError should name the empty class(es) {empty}; its message was: {exc}"
-            ) from None
+                f"the ValueError should name the empty class(es) {empty}; its message was: {seen['message']}"
+            )
         return
     raise AssertionError(
-        f"labels={list(labels)} with num_classes={num_classes} has no sample of class {empty}: "
+        f"labels={labels} with num_classes={num_classes} has no sample of class {empty}: "
         f"its frequency is 0 and its weight would be infinite. Raise a ValueError naming the "
-        f"class instead (yours returned {result!r})."
+        f"class instead (yours returned {seen['returned']})."
     )

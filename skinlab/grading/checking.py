@@ -1,0 +1,82 @@
+"""A check is written once and runs in two places.
+
+``@check("split_by_lesion", fresh=...)`` turns a *judge* ``judge(observe, **params)`` into the
+``check_*`` function that test cells call. The judge asks for observations with
+``observe("ex1_split.no_leak", **params)``: it names a probe (``skinlab.grading.probes``), which
+runs the student's answer on inputs built from ``params`` and returns plain data, and then judges
+that data against the reference, raising ``AssertionError`` in the student's words.
+
+* In the student's kernel (the test cell): ``observe`` runs the probe in-process under the guard
+  (``guard.call``). Quick feedback while the student works; not a verdict, because the student's
+  code shares that process and can change anything in it.
+* In the verifier (``skinlab.grading.verifier``): ``observe`` sends the request to a sandboxed
+  worker process that ran the notebook's code, and judges what comes back in a process where
+  student code never ran. Hidden tests there use inputs drawn at grading time (``fresh``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .guard import call as guarded_call
+from .guard import own_work
+from .probes._base import roundtrip
+
+CHECKS: dict[str, "Check"] = {}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    answers: tuple[str, ...]  # the notebook names this check calls (its first is the argument)
+    judge: Callable
+    fresh: Callable[[np.random.Generator], dict] | None  # hidden-test inputs drawn at grading
+
+    def params(self, args=(), kwargs=None) -> dict:
+        """The judge's keyword arguments for a test cell's ``check_x(answer, *args, **kwargs)``."""
+        bound = inspect.signature(self.judge).bind(None, *args, **(kwargs or {}))
+        bound.apply_defaults()
+        return {k: v for k, v in bound.arguments.items() if k != "observe"}
+
+
+def probe_function(name: str):
+    module, func = name.split(".")
+    return getattr(importlib.import_module(f"{__package__}.probes.{module}"), func)
+
+
+class InKernel:
+    """``observe`` in the student's kernel: the probe runs here, under the guard."""
+
+    def __init__(self, answers: dict):
+        self.answers = answers
+
+    def __call__(self, probe: str, **params):
+        return roundtrip(probe_function(probe)(guarded_call, self.answers, **params))
+
+
+def check(*answers: str, fresh: Callable[[np.random.Generator], dict] | None = None):
+    """Register ``judge`` and return the public ``check_*(answer, ...)`` that test cells call."""
+
+    def decorate(judge):
+        spec = Check(judge.__name__, tuple(answers), judge, fresh)
+        CHECKS[spec.name] = spec
+
+        @functools.wraps(judge)
+        def in_kernel(answer, *args, **kwargs):
+            own_work(answers[0], answer)
+            return judge(InKernel({answers[0]: answer}), *args, **kwargs)
+
+        sig = inspect.signature(judge)
+        params = list(sig.parameters.values())[1:]
+        in_kernel.__signature__ = sig.replace(
+            parameters=[inspect.Parameter(answers[0], inspect.Parameter.POSITIONAL_OR_KEYWORD), *params])
+        in_kernel.spec = spec
+        return in_kernel
+
+    return decorate
