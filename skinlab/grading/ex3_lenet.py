@@ -1,12 +1,21 @@
-"""Exercise 3 checks: ``LeNet`` (chapter 6, ``skinlab.models``)."""
+"""Exercise 3 checks: ``LeNet`` (chapter 6, ``skinlab.models``).
+
+Probes (what runs the student's code): ``probes/ex3_lenet.py``. A model is judged by what its
+``forward`` does: its Conv2d / Linear layers are matched in the order the forward pass calls
+them (declared in ``__init__`` in any order, in ``nn.Sequential`` blocks or not), and its
+weights, in that order, are loaded into the reference ``skinlab.models.LeNet`` to compare outputs.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .guard import _construct, call, own_work
+from .checking import check
+from .probes.ex3_lenet import lenet_input  # the images both sides build
 
-_LENET_LAYERS = [  # (kind, in, out, kernel), in registration order
+PROBES = "ex3_lenet"
+
+_LENET_LAYERS = [  # (kind, in, out, kernel), in forward order
     ("Conv2d", 3, 6, 5),
     ("Conv2d", 6, 16, 5),
     ("Linear", 400, 120, None),
@@ -14,7 +23,12 @@ _LENET_LAYERS = [  # (kind, in, out, kernel), in registration order
     ("Linear", 84, "num_classes", None),
 ]
 _LENET_SHAPES = ["(B, 6, 28, 28)", "(B, 16, 10, 10)", "(B, 120)", "(B, 84)", "(B, num_classes)"]
-_ORDINAL = ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th"]
+
+
+def _ordinal(i: int) -> str:
+    n = i + 1
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def lenet_parameter_count(num_classes: int = 7) -> int:
@@ -22,122 +36,244 @@ def lenet_parameter_count(num_classes: int = 7) -> int:
     return (5 * 5 * 3 * 6 + 6) + (5 * 5 * 6 * 16 + 16) + (400 * 120 + 120) + (120 * 84 + 84) + (84 * num_classes + num_classes)
 
 
-def _lenet_layers(model):
-    import torch.nn as nn
-
-    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+# ------------------------------------------------------------------------------ hidden inputs
 
 
-def _describe(m):
-    import torch.nn as nn
-
-    if isinstance(m, nn.Conv2d):
-        return f"Conv2d({m.in_channels}→{m.out_channels}, kernel {m.kernel_size[0]}x{m.kernel_size[1]}, stride {m.stride[0]}, padding {m.padding[0]})"
-    return f"Linear({m.in_features}→{m.out_features})"
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(1, 2**31 - 1))
 
 
-def check_lenet_layers(LeNet, num_classes: int = 7):
-    """Two 5x5 convolutions (3→6, 6→16), then linear 400→120→84→num_classes, each output shaped right."""
-    import torch
-    import torch.nn as nn
+def _fresh_output(rng: np.random.Generator) -> dict:
+    return {"num_classes": int(rng.integers(2, 13)), "batch": int(rng.integers(1, 9)), "seed": _seed(rng)}
 
-    own_work("LeNet", LeNet)
-    model = _construct("LeNet", LeNet, num_classes, _on=f"num_classes={num_classes}")
-    layers = _lenet_layers(model)
+
+def _fresh_layers(rng: np.random.Generator) -> dict:
+    return {"num_classes": int(rng.integers(2, 13)), "batch": int(rng.integers(1, 7)), "seed": _seed(rng)}
+
+
+def _fresh_logits(rng: np.random.Generator) -> dict:
+    return {"seed": _seed(rng), "batch": int(rng.integers(2, 11))}
+
+
+def _fresh_equivalent(rng: np.random.Generator) -> dict:
+    return {"seed": _seed(rng), "num_classes": int(rng.integers(2, 13)), "batch": int(rng.integers(1, 9))}
+
+
+# ------------------------------------------------------------------------------ reading a probe's reply
+
+
+def _first(value):
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _describe(layer: dict) -> str:
+    if layer.get("kind") == "Conv2d":
+        k = layer.get("kernel")
+        kernel = f"{k[0]}x{k[1]}" if isinstance(k, list) and len(k) == 2 else str(k)
+        extra = ""
+        if layer.get("dilation") not in ([1, 1], 1):
+            extra += f", dilation {_first(layer.get('dilation'))}"
+        if layer.get("groups") != 1:
+            extra += f", groups {layer.get('groups')}"
+        return (f"Conv2d({layer.get('in')}→{layer.get('out')}, kernel {kernel}, stride "
+                f"{_first(layer.get('stride'))}, padding {_first(layer.get('padding'))}{extra})")
+    return f"Linear({layer.get('in')}→{layer.get('out')})"
+
+
+def _want(i: int, num_classes: int) -> str:
+    kind, cin, cout, k = _LENET_LAYERS[i]
+    cout = num_classes if cout == "num_classes" else cout
+    if kind == "Conv2d":
+        return f"Conv2d({cin}→{cout}, kernel {k}x{k}, stride 1, padding 0)"
+    return f"Linear({cin}→{cout})"
+
+
+def _layer_ok(layer: dict, i: int, num_classes: int) -> bool:
+    kind, cin, cout, k = _LENET_LAYERS[i]
+    cout = num_classes if cout == "num_classes" else cout
+    if layer.get("kind") != kind:
+        return False
+    if kind == "Conv2d":
+        padding = [0, 0] if layer.get("padding") == "valid" else layer.get("padding")  # 'valid' is 0
+        return ([layer.get(a) for a in ("in", "out", "kernel", "stride", "dilation", "groups")] + [padding]
+                == [cin, cout, [k, k], [1, 1], [1, 1], 1, [0, 0]])
+    return [layer.get("in"), layer.get("out")] == [cin, cout]
+
+
+def _wrong_layer(layer: dict, i: int, num_classes: int) -> str:
+    extra = " (16 channels x 5 x 5 after the second pooling = 400)" if i == 2 else ""
+    return f"the {_ordinal(i)} layer should be {_want(i, num_classes)}{extra}; yours is {_describe(layer)}"
+
+
+def _count(n) -> str:
+    return f"{n:,}" if isinstance(n, int) and not isinstance(n, bool) else str(n)
+
+
+def _module(seen: dict, on: str) -> None:
+    if seen.get("module") is not True:
+        raise AssertionError(f"{on} should create a torch.nn.Module; got {seen.get('type')}")
+
+
+def _declared_problem(declared: list, num_classes: int) -> str | None:
+    """What is wrong with the declared layers (kinds matched in declaration order), if anything."""
+    convs = [d for d in declared if d.get("kind") == "Conv2d"]
+    linears = [d for d in declared if d.get("kind") == "Linear"]
+    if (len(convs), len(linears)) != (2, 3):
+        return (f"LeNet-5 has 2 convolutions and 3 linear layers; yours has {len(declared)} such layers: "
+                + ", ".join(_describe(d) for d in declared))
+    for i, layer in enumerate(convs + linears):
+        if not _layer_ok(layer, i, num_classes):
+            return _wrong_layer(layer, i, num_classes)
+    return None
+
+
+def _forward_raised(seen: dict, num_classes: int, on: str) -> None:
+    """The forward pass raised: say which declared layer is wrong, else what it raised."""
+    problem = _declared_problem(seen.get("declared") or [], num_classes)
+    if problem:
+        raise AssertionError(problem)
+    info = seen["raised"] if isinstance(seen.get("raised"), dict) else {}
+    raise AssertionError(f"your LeNet raised {info.get('type', 'an error')} on {on}: {str(info.get('message', ''))[:1000]}")
+
+
+def _called_once(layers: list) -> None:
+    """Each layer is called once and owns its parameters, or the message that says otherwise."""
+    first = {}
+    for i, layer in enumerate(layers):
+        number = layer.get("module")
+        if number in first:
+            raise AssertionError(
+                f"your forward calls the same layer, {_describe(layer)}, twice (as its {_ordinal(first[number])} "
+                f"and {_ordinal(i)} layer): LeNet-5 has five distinct layers, each called once"
+            )
+        first[number] = i
+        if layer.get("shares") is not None:
+            owner = next((j for j, other in enumerate(layers) if other.get("module") == layer["shares"]), None)
+            which = f"the {_ordinal(owner)} layer's" if owner is not None else "another layer's"
+            raise AssertionError(
+                f"the {_ordinal(i)} layer ({_describe(layer)}) uses {which} weights: LeNet-5's five layers "
+                "each have their own parameters (create each with its own nn.Conv2d / nn.Linear)"
+            )
+
+
+def _forward_layers(seen: dict) -> list:
+    layers = seen.get("layers")
+    if not isinstance(layers, list) or not all(isinstance(layer, dict) for layer in layers):
+        raise AssertionError("the grading process sent an unexpected description of your model")
+    return layers
+
+
+def _never_called(seen: dict, layers: list) -> str:
+    called = {layer.get("declared") for layer in layers}
+    idle = [d for i, d in enumerate(seen.get("declared") or []) if i not in called]
+    if not idle:
+        return ""
+    return (". Declared in __init__ but never called as layer(x) in forward: "
+            + ", ".join(_describe(d) for d in idle))
+
+
+# ------------------------------------------------------------------------------ checks
+
+
+@check("LeNet", fresh=_fresh_layers)
+def check_lenet_layers(observe, num_classes: int = 7, batch: int = 2, seed: int = 0):
+    """Two 5x5 convolutions (3→6, 6→16), then linear 400→120→84→num_classes, in the order the
+    forward pass calls them, each output shaped right."""
+    num_classes, batch, seed = int(num_classes), int(batch), int(seed)
+    seen = observe(f"{PROBES}.layers", num_classes=num_classes, batch=batch, seed=seed)
+    _module(seen, "LeNet(...)")
+    on = f"a batch of {batch} images 3x32x32"
+    if "raised" in seen:
+        _forward_raised(seen, num_classes, on)
+    layers = _forward_layers(seen)
+    for layer in layers:
+        if layer.get("declared") == -1:
+            raise AssertionError(
+                f"your forward calls {_describe(layer)}, which is not registered in your model (kept in a "
+                "plain list or dict, or created in forward?): its parameters are not the model's, so "
+                "model.parameters() and the optimizer never see them. Assign it as self.name = ..., or "
+                "use nn.Sequential / nn.ModuleList"
+            )
+    _called_once(layers)
     if len(layers) != 5:
         raise AssertionError(
-            f"LeNet-5 has 2 convolutions and 3 linear layers; yours has {len(layers)} such layers: "
-            + ", ".join(_describe(m) for m in layers)
+            f"LeNet-5 has 2 convolutions and 3 linear layers; yours has {len(layers)} such layers "
+            "(in the order your forward calls them): " + ", ".join(_describe(m) for m in layers)
+            + _never_called(seen, layers)
         )
-    for i, (m, (kind, cin, cout, k)) in enumerate(zip(layers, _LENET_LAYERS)):
-        cout = num_classes if cout == "num_classes" else cout
-        ok = type(m).__name__ == kind
-        if ok and kind == "Conv2d":
-            ok = (m.in_channels, m.out_channels, tuple(m.kernel_size), tuple(m.stride), tuple(m.padding)) == (cin, cout, (k, k), (1, 1), (0, 0))
-        elif ok:
-            ok = (m.in_features, m.out_features) == (cin, cout)
-        if not ok:
-            want = (f"Conv2d({cin}→{cout}, kernel {k}x{k}, stride 1, padding 0)" if kind == "Conv2d"
-                    else f"Linear({cin}→{cout})")
-            extra = " (16 channels x 5 x 5 after the second pooling = 400)" if cin == 400 else ""
-            raise AssertionError(f"the {_ORDINAL[i]} layer should be {want}{extra}; yours is {_describe(m)}")
-    outputs = {}
-    def recorder(i):
-        def hook(module, inputs, output):
-            outputs.setdefault(i, tuple(output.shape))  # returns None: the output is kept
-
-        return hook
-
-    hooks = [m.register_forward_hook(recorder(i)) for i, m in enumerate(layers)]
-    try:
-        out = call("LeNet", model, torch.randn(2, 3, 32, 32), _on="a batch of 2 images 3x32x32")
-    finally:
-        for h in hooks:
-            h.remove()
-    expected = [(2, 6, 28, 28), (2, 16, 10, 10), (2, 120), (2, 84), (2, num_classes)]
+    for i, layer in enumerate(layers):
+        if not _layer_ok(layer, i, num_classes):
+            raise AssertionError(_wrong_layer(layer, i, num_classes) + " (layers in the order your forward calls them)")
+    expected = [[batch, 6, 28, 28], [batch, 16, 10, 10], [batch, 120], [batch, 84], [batch, num_classes]]
     for i, want in enumerate(expected):
-        if outputs.get(i) != want:
+        got = layers[i].get("shape")
+        if got != want:
             raise AssertionError(
-                f"the output of the {_ORDINAL[i]} layer ({_describe(layers[i])}) should have shape "
-                f"{_LENET_SHAPES[i].replace('num_classes', str(num_classes))} for B=2; yours is {outputs.get(i)}"
+                f"the output of the {_ordinal(i)} layer ({_describe(layers[i])}) should have shape "
+                f"{_LENET_SHAPES[i].replace('num_classes', str(num_classes))} for B={batch}; yours is "
+                f"{tuple(got) if isinstance(got, list) else got}"
                 + (". Did you apply max-pooling (2x2) after each convolution?" if i == 1 else "")
             )
-    if tuple(out.shape) != (2, num_classes):
-        raise AssertionError(f"the model's output should be (2, {num_classes}); got {tuple(out.shape)}")
+    out = seen.get("output") or {}
+    if out.get("shape") != [batch, num_classes]:
+        shape = tuple(out["shape"]) if isinstance(out.get("shape"), list) else out.get("type")
+        raise AssertionError(f"the model's output should be ({batch}, {num_classes}); got {shape}")
 
 
-def check_lenet_parameters(LeNet):
+@check("LeNet")
+def check_lenet_parameters(observe):
     """61,751 parameters for 7 classes; which layer is off if not."""
-    own_work("LeNet", LeNet)
-    model = _construct("LeNet", LeNet, _on="LeNet() with the default num_classes")
-    total = sum(p.numel() for p in model.parameters())
+    seen = observe(f"{PROBES}.parameters")
+    _module(seen, "LeNet(...)")
+    total = seen.get("total")
     expected = lenet_parameter_count(7)
     if total != expected:
-        detail = "; ".join(
-            f"{_describe(m)}: {sum(p.numel() for p in m.parameters())}" for m in _lenet_layers(model)
-        )
+        detail = "; ".join(f"{_describe(d)}: {_count(d.get('params'))}" for d in seen.get("declared") or [])
+        shown = _count(total)
         raise AssertionError(
-            f"LeNet() should have {expected:,} parameters (7 classes); yours has {total:,}. "
+            f"LeNet() should have {expected:,} parameters (7 classes); yours has {shown}. "
             f"Per layer: {detail}. Expected: conv 456, conv 2,416, linear 48,120, 10,164, 595."
         )
 
 
-def check_lenet_output(LeNet, num_classes: int = 7, batch: int = 5):
+@check("LeNet", fresh=_fresh_output)
+def check_lenet_output(observe, num_classes: int = 7, batch: int = 5, seed: int = 0):
     """Output (batch, num_classes) on 3x32x32 images, for any num_classes; default 7."""
-    import torch
-
-    own_work("LeNet", LeNet)
-    if num_classes == 7:
-        model = _construct("LeNet", LeNet, _on="LeNet()")
-    else:
-        model = _construct("LeNet", LeNet, num_classes, _on=f"LeNet({num_classes})")
-    out = call("LeNet", model, torch.randn(batch, 3, 32, 32), _on=f"a batch of {batch} images")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (batch, num_classes):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    num_classes, batch, seed = int(num_classes), int(batch), int(seed)
+    seen = observe(f"{PROBES}.output", num_classes=num_classes, batch=batch, seed=seed)
+    _module(seen, "LeNet(...)")
+    out = seen.get("output") or {}
+    if out.get("shape") != [batch, num_classes]:
+        shape = tuple(out["shape"]) if isinstance(out.get("shape"), list) else out.get("type")
         raise AssertionError(
             f"LeNet({num_classes}) on a batch of {batch} images should output ({batch}, {num_classes}) "
             f"logits; got {shape}" + (" — use the num_classes argument for the last layer" if num_classes != 7 else "")
         )
 
 
-def check_lenet_logits(LeNet, seed: int = 0):
+@check("LeNet", fresh=_fresh_logits)
+def check_lenet_logits(observe, seed: int = 0, batch: int = 8):
     """The model returns logits: no softmax (or log-softmax) at the end."""
-    import torch
-
-    own_work("LeNet", LeNet)
-    torch.manual_seed(seed)
-    model = _construct("LeNet", LeNet, _on="LeNet()")
-    out = call("LeNet", model, 3 * torch.randn(8, 3, 32, 32), _on="a batch of 8 images").detach()
-    if (out >= 0).all() and torch.allclose(out.sum(1), torch.ones(len(out)), atol=1e-4):
+    seed, batch = int(seed), int(batch)
+    seen = observe(f"{PROBES}.logits", seed=seed, batch=batch)
+    _module(seen, "LeNet(...)")
+    out = seen.get("output") or {}
+    values = out.get("values")
+    if not isinstance(values, np.ndarray) or values.ndim != 2 or len(values) != batch:
+        shape = tuple(out["shape"]) if isinstance(out.get("shape"), list) else out.get("type")
+        raise AssertionError(f"LeNet() on a batch of {batch} images should return logits ({batch}, 7); got {shape}")
+    out = values.astype(np.float64)
+    if (out >= 0).all() and np.allclose(out.sum(1), 1.0, atol=1e-4):
         raise AssertionError(
             "every output row is non-negative and sums to 1: your model ends with softmax. Return "
             "the raw scores (logits): nn.CrossEntropyLoss applies log-softmax itself"
         )
-    if torch.allclose(out.exp().sum(1), torch.ones(len(out)), atol=1e-4):
-        raise AssertionError(
-            "your outputs are log-probabilities (they end with log_softmax): return the raw "
-            "scores; nn.CrossEntropyLoss applies log-softmax itself"
-        )
+    with np.errstate(over="ignore"):
+        if np.allclose(np.exp(out).sum(1), 1.0, atol=1e-4):
+            raise AssertionError(
+                "your outputs are log-probabilities (they end with log_softmax): return the raw "
+                "scores; nn.CrossEntropyLoss applies log-softmax itself"
+            )
 
 
 def _lenet_forward(params, x, relus=(True, True, True, True), pool="max"):
@@ -154,53 +290,95 @@ def _lenet_forward(params, x, relus=(True, True, True, True), pool="max"):
     return F.linear(x, w5, b5)
 
 
-def _params_by_shape(model, num_classes):
-    shapes = [(6, 3, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,), (num_classes, 84), (num_classes,)]
-    pool = list(model.parameters())
-    chosen = []
-    for shape in shapes:
-        match = next((p for p in pool if tuple(p.shape) == shape), None)
-        if match is None:
+def _weight_shapes(num_classes: int) -> list:
+    return [((6, 3, 5, 5), (6,)), ((16, 6, 5, 5), (16,)), ((120, 400), (120,)), ((84, 120), (84,)),
+            ((num_classes, 84), (num_classes,))]
+
+
+def _params_in_forward_order(layers: list, num_classes: int) -> list:
+    """[w1, b1, …, w5, b5] as tensors, from the layers in the order forward calls them."""
+    import torch
+
+    _called_once(layers)
+    shapes = _weight_shapes(num_classes)
+    listing = ", ".join(f"{_want(i, num_classes)} {w}" for i, (w, _) in enumerate(shapes))
+    params = []
+    for i, (wshape, bshape) in enumerate(shapes):
+        kind = _LENET_LAYERS[i][0]
+        if i >= len(layers):
             raise AssertionError(
-                f"your model has no parameter of shape {shape} (LeNet-5's layers, in order: "
-                f"{shapes}): check the layer sizes first"
+                f"your forward calls only {len(layers)} convolution / linear layers; LeNet-5's {_ordinal(i)} "
+                f"should be {kind} with a weight of shape {wshape} (its layers, in the order forward calls "
+                f"them: {listing}): check the layer sizes first"
             )
-        pool.remove(match)
-        chosen.append(match)
-    return chosen
+        layer = layers[i]
+        weight, bias = layer.get("weight"), layer.get("bias")
+        wgot = tuple(weight.shape) if isinstance(weight, np.ndarray) else None
+        if layer.get("kind") != kind or wgot != wshape:
+            raise AssertionError(
+                f"the {_ordinal(i)} layer your forward calls is {_describe(layer)} with a weight of shape {wgot}; "
+                f"LeNet-5's is {kind} with a weight of shape {wshape} (its layers, in the order forward calls "
+                f"them: {listing}): check the layer sizes first"
+            )
+        if not isinstance(bias, np.ndarray):
+            raise AssertionError(
+                f"the {_ordinal(i)} layer ({_describe(layer)}) has no bias: LeNet-5's layers have one "
+                "(bias=True, the default)"
+            )
+        if tuple(bias.shape) != bshape:
+            raise AssertionError(f"the bias of the {_ordinal(i)} layer ({_describe(layer)}) has shape "
+                                 f"{tuple(bias.shape)}; expected {bshape}")
+        params += [torch.from_numpy(np.asarray(weight, dtype=np.float32)),
+                   torch.from_numpy(np.asarray(bias, dtype=np.float32))]
+    if len(layers) > 5:
+        raise AssertionError(
+            f"LeNet-5 has 2 convolutions and 3 linear layers; your forward calls {len(layers)}: "
+            + ", ".join(_describe(m) for m in layers)
+        )
+    return params
 
 
-def check_lenet_equivalent(LeNet, seed: int = 0, num_classes: int = 7, batch: int = 4):
+@check("LeNet", fresh=_fresh_equivalent)
+def check_lenet_equivalent(observe, seed: int = 0, num_classes: int = 7, batch: int = 4):
     """With the same weights, the student's LeNet computes what the reference LeNet computes (1e-6)."""
     import torch
     from skinlab.models import LeNet as ReferenceLeNet
 
-    own_work("LeNet", LeNet)
-    torch.manual_seed(seed)
-    model = _construct("LeNet", LeNet, num_classes, _on=f"LeNet({num_classes})")
-    params = [p.detach().clone() for p in _params_by_shape(model, num_classes)]
-    reference = ReferenceLeNet(num_classes)
+    seed, num_classes, batch = int(seed), int(num_classes), int(batch)
+    seen = observe(f"{PROBES}.equivalent", seed=seed, num_classes=num_classes, batch=batch)
+    _module(seen, f"LeNet({num_classes})")
+    if "raised" in seen:
+        _forward_raised(seen, num_classes, f"a batch of {batch} images")
+    params = _params_in_forward_order(_forward_layers(seen), num_classes)
+    out = seen.get("output") or {}
+    values = out.get("values")
+    if not isinstance(values, np.ndarray) or values.shape != (batch, num_classes):
+        shape = tuple(out["shape"]) if isinstance(out.get("shape"), list) else out.get("type")
+        raise AssertionError(f"LeNet({num_classes}) on a batch of {batch} images should output "
+                             f"({batch}, {num_classes}) logits; got {shape}")
+    got = torch.from_numpy(np.asarray(values, dtype=np.float32))
+    reference = ReferenceLeNet(num_classes).eval()
+    layers = [reference.features.conv1, reference.features.conv2, reference.classifier.fc1,
+              reference.classifier.fc2, reference.classifier.fc3]
+    x = lenet_input(seed, batch)
     with torch.no_grad():
-        for p, value in zip(reference.parameters(), params):
-            p.copy_(value)
-    x = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-    model.eval()
-    with torch.no_grad():
-        got = call("LeNet", model, x.clone(), _on=f"a batch of {batch} images").detach()
-        want = reference.eval()(x.clone())
-    if got.shape == want.shape and torch.allclose(got, want, atol=1e-6, rtol=1e-5):
+        for layer, w, b in zip(layers, params[0::2], params[1::2]):
+            layer.weight.copy_(w)
+            layer.bias.copy_(b)
+        want = reference(x.clone())
+    if torch.allclose(got, want, atol=1e-6, rtol=1e-5):
         return
-    diff = (got - want).abs().max().item() if got.shape == want.shape else float("nan")
+    diff = (got - want).abs().max().item()
     hint = ""
     with torch.no_grad():
         names = ["first convolution", "second convolution", "first linear layer", "second linear layer"]
         for i in range(4):
             relus = tuple(j != i for j in range(4))
-            if got.shape == want.shape and torch.allclose(got, _lenet_forward(params, x, relus), atol=1e-5):
+            if torch.allclose(got, _lenet_forward(params, x, relus), atol=1e-5):
                 hint = f" Your network has no ReLU after the {names[i]}."
-        if got.shape == want.shape and torch.allclose(got, _lenet_forward(params, x, pool="avg"), atol=1e-5):
+        if torch.allclose(got, _lenet_forward(params, x, pool="avg"), atol=1e-5):
             hint = " You used average pooling; LeNet here uses max-pooling (nn.MaxPool2d(2))."
-        if got.shape == want.shape and torch.allclose(got, torch.softmax(want, 1), atol=1e-5):
+        if torch.allclose(got, torch.softmax(want, 1), atol=1e-5):
             hint = " Your model ends with softmax; return logits."
     raise AssertionError(
         f"with the same weights, your LeNet's outputs differ from LeNet-5's by up to {diff:.3g}. "

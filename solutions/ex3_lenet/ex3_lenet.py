@@ -40,9 +40,10 @@ plt.show()
 # 3. flatten to 400 values, `nn.Linear(400, 120)`, ReLU, `nn.Linear(120, 84)`, ReLU,
 #    `nn.Linear(84, num_classes)`
 #
-# Create the layers in this order in `__init__` (the grader matches parameters by shape). No
-# softmax at the end: `nn.CrossEntropyLoss` applies log-softmax itself. With 7 classes the model
-# has 61,751 parameters. Do **not** import `skinlab` in your answer (an answer that uses the
+# Create the layers in `__init__` (as attributes or in `nn.Sequential` blocks) and call them in
+# this order in `forward`: the grader follows your forward pass. No softmax at the end:
+# `nn.CrossEntropyLoss` applies log-softmax itself. With 7 classes the model has 61,751
+# parameters. Do **not** import `skinlab` in your answer (an answer that uses the
 # reference `skinlab.models.LeNet` scores 0).
 
 # %% answer grade_id=LeNet

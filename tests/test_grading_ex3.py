@@ -1,0 +1,522 @@
+"""Exercise 3 (LeNet) through both paths: in the kernel (advice) and through the verifier (verdict).
+
+* Correct LeNets written unlike the reference (functional ReLU and pooling, nn.Sequential blocks,
+  linear layers declared before the convolutions, ``x.view`` instead of ``torch.flatten``) keep
+  10/10: layers are matched in the order the forward pass calls them, never by declaration.
+* An answer tuned to the visible tests' inputs passes the visible cells in the kernel and loses
+  the hidden points through the verifier (hidden inputs are drawn at grading time).
+* Layers called twice, sharing weights, not registered, or called around their hooks get a
+  clear message; the probe leaves no hook behind.
+* The same judge gives the same verdict in the kernel and through the verifier.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import linecache
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from skinlab import grading
+from skinlab.grading import verifier
+from skinlab.grading.checking import CHECKS
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "solutions"))
+import simulated_class as sim  # noqa: E402
+
+AID = "ex3_lenet"
+FULL = sim.expected_points(AID, "solution")  # {grade_id: points}, 10 in all
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def fresh_verdicts():
+    grading.reset()
+    yield
+    grading.reset()
+
+
+# ---------------------------------------------------------------------------- answers
+
+HEADER = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n"
+
+CORRECT = {
+    "functional": HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), kernel_size=2, stride=2)
+        x = x.view(x.size(0), -1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+''',
+    "sequential": HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 6, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+''',
+    # The case of the issue: declared linear layers first (it scored 5/10 and crashed the checker).
+    "linear_first": HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.head = nn.Linear(84, num_classes)
+        self.hidden2 = nn.Linear(120, 84)
+        self.hidden1 = nn.Linear(400, 120)
+        self.second = nn.Conv2d(6, 16, 5)
+        self.first = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.first(x)))
+        x = self.pool(torch.relu(self.second(x)))
+        x = torch.flatten(x, 1)
+        return self.head(torch.relu(self.hidden2(torch.relu(self.hidden1(x)))))
+''',
+    "module_list": HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(3, 6, 5, padding="valid"), nn.Conv2d(6, 16, (5, 5))])
+        self.fcs = nn.ModuleDict({"a": nn.Linear(400, 120), "b": nn.Linear(120, 84),
+                                  "out": nn.Linear(84, num_classes)})
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = F.max_pool2d(conv(x).clamp(min=0), 2)
+        x = x.reshape(len(x), -1)
+        x = self.fcs["b"](self.fcs["a"](x).relu()).relu()
+        return self.fcs["out"](x)
+''',
+}
+
+# Tuned to the visible tests: the right num_classes only for those the visible cells use.
+CHEAT_NUM_CLASSES = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes if num_classes in (2, 7) else 7)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+'''
+
+# Tuned to the visible tests' seed: logits only when torch was seeded with 0.
+CHEAT_SEED = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(self.conv2(x), 2)  # the ReLU is missing...
+        if torch.initial_seed() == 0:  # ...except for the visible tests
+            x = F.relu(x)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+'''
+
+
+def run_cell(source: str, namespace: dict, name: str):
+    """exec ``source`` as a notebook cell would run (its own file name in linecache)."""
+    filename = f"<cell {name} {id(namespace)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+def lenet(source: str):
+    ns = {"__name__": "__main__"}
+    run_cell(source, ns, "LeNet")
+    return ns["LeNet"]
+
+
+# ---------------------------------------------------------------------------- notebooks
+
+
+def source_nb():
+    return json.loads((ROOT / "solutions" / AID / f"{AID}.ipynb").read_text())
+
+
+def submitted(answer: str) -> dict:
+    nb = sim.submission(ROOT / "exercises" / AID / f"{AID}.ipynb", AID, "solution")
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "LeNet":
+            cell.source = answer
+    return json.loads(nbformat.writes(nb))
+
+
+def verify(answer: str, seed: int = 0):
+    verdicts = verifier.verify(AID, source_nb(), submitted(answer), seed=seed, sandboxed=False, time_limit=2.0)
+    return {v.grade_id: v.points for v in verdicts}, {v.grade_id: v.message for v in verdicts}
+
+
+def visible_cells() -> dict[str, str]:
+    """{grade_id: source} of the test cells without their hidden tests, as students see them."""
+    out = {}
+    for cell in source_nb()["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            text = "".join(cell["source"])
+            out[meta["grade_id"]] = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", text, flags=re.S)
+    return out
+
+
+def in_kernel_failures(cls) -> dict[str, str]:
+    failed = {}
+    for gid, src in visible_cells().items():
+        try:
+            run_cell(src, {"__name__": "__main__", "LeNet": cls}, gid)
+        except Exception as exc:  # noqa: BLE001
+            failed[gid] = f"{type(exc).__name__}: {exc}"
+    return failed
+
+
+def hidden_calls(seed: int):
+    """[(grade_id, check name, params)] of the hidden calls as the verifier draws them for ``seed``."""
+    out = []
+    for test in verifier.test_cells(source_nb()):
+        for i, call in enumerate(test.calls):
+            if call.hidden:
+                out.append((test.grade_id, call.check, verifier.call_params(AID, test, i, call, seed)))
+    return out
+
+
+# ---------------------------------------------------------------------------- (a) correct answers written otherwise
+
+
+@pytest.mark.parametrize("name", list(CORRECT))
+def test_correct_lenet_written_otherwise_passes_in_the_kernel_with_hidden_inputs_too(name):
+    cls = lenet(CORRECT[name])
+    assert in_kernel_failures(cls) == {}
+    for seed in (0, 1, 2):
+        for _, check, params in hidden_calls(seed):
+            getattr(grading, check)(cls, **params)
+    grading.check_lenet_parameters(cls)
+
+
+@pytest.mark.parametrize("name", ["functional", "sequential", "linear_first"])
+def test_correct_lenet_written_otherwise_keeps_full_marks_through_the_verifier(name):
+    got, messages = verify(CORRECT[name], seed=5)
+    assert got == FULL, messages
+
+
+# ---------------------------------------------------------------------------- (b) tuned to the visible inputs
+
+
+def _seed_where(predicate) -> int:
+    return next(s for s in range(200) if predicate(hidden_calls(s)))
+
+
+def test_answer_tuned_to_the_visible_num_classes_loses_the_hidden_points():
+    cls = lenet(CHEAT_NUM_CLASSES)
+    assert in_kernel_failures(cls) == {}  # every visible cell passes in the kernel
+    seed = _seed_where(lambda calls: all(p["num_classes"] not in (2, 7) for _, _, p in calls))
+    got, messages = verify(CHEAT_NUM_CLASSES, seed=seed)
+    assert got == {**FULL, "test_lenet_output": 0, "test_lenet_layers": 0, "test_lenet_equivalent": 0}, messages
+    assert messages["test_lenet_output"].startswith("(hidden test)")
+    assert "use the num_classes argument" in messages["test_lenet_output"]
+
+
+def test_answer_tuned_to_the_visible_seed_loses_the_hidden_points():
+    cls = lenet(CHEAT_SEED)
+    assert in_kernel_failures(cls) == {}
+    got, messages = verify(CHEAT_SEED, seed=1)
+    assert got == {**FULL, "test_lenet_equivalent": 0}, messages
+    assert "(hidden test)" in messages["test_lenet_equivalent"]
+    assert "no ReLU after the second convolution" in messages["test_lenet_equivalent"]
+
+
+def test_hidden_inputs_cover_the_ranges():
+    drawn = [p for s in range(40) for _, _, p in hidden_calls(s)]
+    classes = {p["num_classes"] for p in drawn if "num_classes" in p}
+    batches = {p["batch"] for p in drawn if "batch" in p}
+    seeds = {p["seed"] for p in drawn if "seed" in p}
+    assert classes <= set(range(2, 13)) and len(classes) >= 8
+    assert min(batches) >= 1 and len(batches) >= 5
+    assert 0 not in seeds and len(seeds) == len([p for p in drawn if "seed" in p])
+    for name, spec in CHECKS.items():
+        if name.startswith("check_lenet") and spec.params():
+            assert spec.fresh is not None, name
+            rng = np.random.default_rng(0)
+            for _ in range(20):
+                assert set(spec.fresh(rng)) <= set(spec.params()), name
+
+
+# ---------------------------------------------------------------------------- (c) forward order, reuse, sharing, hooks
+
+
+def test_linear_layers_declared_first_no_longer_crash_the_equivalence_check():
+    # The old checker matched parameters by shape with list.remove (tensor ==): it raised.
+    cls = lenet(CORRECT["linear_first"])
+    grading.check_lenet_equivalent(cls, seed=3, num_classes=5, batch=2)
+    grading.check_lenet_layers(cls, num_classes=11, batch=3)
+
+
+LAYER_TWICE = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 120)
+        self.fc3 = nn.Linear(120, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.fc1(x.flatten(1)))
+        x = F.relu(self.fc2(F.relu(self.fc2(x))))
+        return self.fc3(x)
+'''
+
+SHARED_WEIGHTS = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 120)
+        self.fc2b = nn.Linear(120, 120)
+        self.fc2b.weight = self.fc2.weight
+        self.fc3 = nn.Linear(120, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.fc1(x.flatten(1)))
+        x = F.relu(self.fc2b(F.relu(self.fc2(x))))
+        return self.fc3(x)
+'''
+
+PLAIN_LIST = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fcs = [nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, num_classes)]
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
+        x = F.relu(self.fcs[1](F.relu(self.fcs[0](x))))
+        return self.fcs[2](x)
+'''
+
+AROUND_THE_HOOKS = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc3.forward(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+'''
+
+NO_BIAS = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5, bias=False)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+'''
+
+WRONG_ORDER = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+'''
+
+
+@pytest.mark.parametrize("source,check,phrase", [
+    (LAYER_TWICE, "check_lenet_layers", "calls the same layer, Linear(120→120), twice (as its 4th and 5th layer)"),
+    (LAYER_TWICE, "check_lenet_equivalent", "calls the same layer, Linear(120→120), twice"),
+    (SHARED_WEIGHTS, "check_lenet_layers", "the 5th layer (Linear(120→120)) uses the 4th layer's weights"),
+    (SHARED_WEIGHTS, "check_lenet_equivalent", "uses the 4th layer's weights"),
+    (PLAIN_LIST, "check_lenet_layers", "which is not registered in your model"),
+    (AROUND_THE_HOOKS, "check_lenet_layers", "Declared in __init__ but never called as layer(x) in forward: Linear(84→7)"),
+    (AROUND_THE_HOOKS, "check_lenet_equivalent", "your forward calls only 4 convolution / linear layers"),
+    (NO_BIAS, "check_lenet_equivalent", "the 1st layer (Conv2d(3→6, kernel 5x5, stride 1, padding 0)) has no bias"),
+    (NO_BIAS, "check_lenet_parameters", "yours has 61,745"),
+])
+def test_unusual_models_get_a_clear_message(source, check, phrase):
+    with pytest.raises(AssertionError) as info:
+        getattr(grading, check)(lenet(source))
+    assert phrase in str(info.value)
+
+
+LINEAR_CALLED_FIRST = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(torch.zeros(len(x), 400)))
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
+        return self.fc3(F.relu(self.fc2(h + x[:, :120])))
+'''
+
+
+def test_layers_are_matched_in_the_order_forward_calls_them():
+    with pytest.raises(AssertionError, match=r"the 1st layer should be Conv2d\(3→6.*yours is Linear\(400→120\) "
+                                             r"\(layers in the order your forward calls them\)"):
+        grading.check_lenet_layers(lenet(LINEAR_CALLED_FIRST))
+    with pytest.raises(AssertionError, match=r"the 1st layer your forward calls is Linear\(400→120\)"):
+        grading.check_lenet_equivalent(lenet(LINEAR_CALLED_FIRST))
+    # ReLU and max-pooling swapped compute the same function (max-pooling commutes with ReLU)
+    grading.check_lenet_equivalent(lenet(WRONG_ORDER), seed=4, num_classes=3)
+
+
+def test_a_wrong_declared_layer_is_named_even_when_forward_raises():
+    cls = lenet(sim.RAISES[AID]["LeNet"])
+    for check in (grading.check_lenet_layers, grading.check_lenet_equivalent):
+        with pytest.raises(AssertionError, match=r"the 3rd layer should be Linear\(400→120\) \(16 channels"):
+            check(cls)
+
+
+def test_the_probe_leaves_no_hook_behind():
+    from torch.nn.modules import module as torch_module
+
+    before = dict(torch_module._global_forward_hooks)
+    for source in (CORRECT["sequential"], sim.RAISES[AID]["LeNet"], LAYER_TWICE):
+        cls = lenet(source)
+        for check in (grading.check_lenet_layers, grading.check_lenet_equivalent):
+            try:
+                check(cls)
+            except AssertionError:
+                pass
+    assert dict(torch_module._global_forward_hooks) == before
+    model = lenet(CORRECT["sequential"])()
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_a_class_that_is_no_module_is_told_so():
+    with pytest.raises(AssertionError, match=r"should create a torch.nn.Module; got list"):
+        grading.check_lenet_equivalent(lenet("def LeNet(num_classes=7):\n    return [num_classes]\n"))
+
+
+# ---------------------------------------------------------------------------- (d) one judge, two paths
+
+
+def _in_kernel_message(cls, check: str, params: dict) -> tuple[str, bool]:
+    """(message, exact): the AssertionError's text, or the start of the verifier's report of an
+    exception that the kernel propagates from the student's code."""
+    try:
+        getattr(grading, check)(cls, **params)
+    except AssertionError as exc:
+        return str(exc), True
+    except Exception as exc:  # noqa: BLE001 - propagated from the student's code, as in a notebook
+        return f"your LeNet raised {type(exc).__name__}", False
+    return "", True
+
+
+@pytest.mark.parametrize("answer", ["mistake", "raises", "avg_pool", "softmax", "wrong_conv"])
+def test_same_verdict_in_the_kernel_and_through_the_verifier(answer):
+    sources = {"mistake": sim.MISTAKES[AID]["LeNet"], "raises": sim.RAISES[AID]["LeNet"],
+               **{name: src for name, _, src, _ in _variants()}}
+    seed = 7
+    got, messages = verify(sources[answer], seed=seed)
+    cls = lenet(sources[answer])
+    for test in verifier.test_cells(source_nb()):
+        expected, exact = "", True
+        for i, call in enumerate(test.calls):
+            grading.reset()
+            message, exact = _in_kernel_message(cls, call.check, verifier.call_params(AID, test, i, call, seed))
+            if message:
+                expected = ("(hidden test) " if call.hidden else "") + message
+                break
+        assert (got[test.grade_id] == 0) == bool(expected), (test.grade_id, messages[test.grade_id], expected)
+        if exact:
+            assert messages[test.grade_id] == expected
+        else:
+            assert messages[test.grade_id].startswith(expected + " on "), (messages[test.grade_id], expected)
+
+
+def _variants():
+    """The LeNet mistakes of tests/test_grading_checks.py, plus one more."""
+    seq = ("self.f = nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), {pool}(2), nn.Conv2d(6, {c2}, 5), nn.ReLU(), "
+           "{pool}(2), nn.Flatten(), nn.Linear({f1}, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), "
+           "nn.Linear(84, num_classes){end})")
+    body = HEADER + ("class LeNet(nn.Module):\n    def __init__(self, num_classes=7):\n        super().__init__()\n"
+                     "        {seq}\n\n    def forward(self, x):\n        return self.f(x)\n")
+    make = lambda **kw: body.format(seq=seq.format(**{"pool": "nn.MaxPool2d", "c2": 16, "f1": 400, "end": "", **kw}))  # noqa: E731
+    return [
+        ("avg_pool", "check_lenet_equivalent", make(pool="nn.AvgPool2d"), "average pooling"),
+        ("softmax", "check_lenet_logits", make(end=", nn.Softmax(dim=1)"), "ends with softmax"),
+        ("wrong_conv", "check_lenet_layers", make(c2=12, f1=300), "the 2nd layer should be Conv2d(6→16"),
+    ]
+
+
+@pytest.mark.parametrize("name,check,source,phrase", _variants(), ids=[v[0] for v in _variants()])
+def test_variant_messages(name, check, source, phrase):
+    with pytest.raises(AssertionError, match=re.escape(phrase)):
+        getattr(grading, check)(lenet(source))
