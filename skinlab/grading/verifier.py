@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .checking import CHECKS
+from .guard import _SIBLINGS
 from .probes._base import decode, encode
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +39,7 @@ CELLS_LIMIT_S = 120.0  # the notebook's own cells (imports, definitions): genero
 MARGIN_S = 15.0  # beyond a probe's own time limit before the worker is killed
 MAX_STARTS = 8  # worker starts per notebook (each death of the worker costs one)
 MAX_REPLY_BYTES = 64 << 20
+_REFERENCE_BLOCKED = "the reference package is not available while grading"  # worker._NoReference
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 
 
@@ -328,6 +330,14 @@ class RemoteObserver:
         info = reply.get("error") if isinstance(reply.get("error"), dict) else {}
         name = str(info.get("answer") or self.answers[0])
         on = f" on {info['on']}" if info.get("on") else ""
+        if _REFERENCE_BLOCKED in str(info.get("message", "")):
+            # The answers of one exercise share this verdict (as in the kernel): a train_one_epoch
+            # that calls the reference costs evaluate's points too.
+            message = (f"your {name} uses the reference implementation (it imports skinlab), which is not "
+                       f"available while grading, so this exercise scores 0. Write {name} yourself.")
+            for answer in (name, *_SIBLINGS.get(name, ())):
+                self.timeouts.setdefault(answer, message)
+            raise AssertionError(message)
         raise AssertionError(f"your {name} raised {info.get('type', 'an error')}{on}: {str(info.get('message', ''))[:1000]}")
 
 
