@@ -2,16 +2,29 @@
 
     python -m skinlab.bookbuild                    # build _build/html (warnings are errors)
     python -m skinlab.bookbuild --profile full     # the guide's settings (meant for a GPU)
+    python -m skinlab.bookbuild --edition instructor  # _build/instructor/html, with the listings
     python -m skinlab.bookbuild --install-browser  # apt-get install chromium chromium-driver
     python -m skinlab.bookbuild --browser-check    # screenshots + broken images / JS errors
 
 The chapters run on ``$HAM10000_DIR`` when set, else on the embedded synthetic sample (every page
 then says so). Execution is cached (``_build/.jupyter_cache``): an unchanged rebuild takes seconds.
+
+Two editions (``--edition``, default ``$SKINLAB_EDITION``, else ``student``):
+
+* ``student`` (the default, ``_build/html``): where a chapter would list a graded reference
+  definition it shows the exercise box instead, and runs the reference without displaying it;
+* ``instructor`` (``_build/instructor/html``): the same pages with the listings.
+
+Both execute the same notebooks and share the execution cache: the edition is decided at Sphinx
+level (``book/_ext/skinlab_editions.py``, config value ``skinlab_edition``), so building the
+second edition after the first re-executes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -21,20 +34,31 @@ from pathlib import Path
 
 from skinlab.profile import BOOK_BUILD_ENV, PROFILE_ENV, REPO_ROOT, code_hash, current_profile, data_hash
 
-HTML_DIR = REPO_ROOT / "_build" / "html"
+EDITIONS = ("student", "instructor")
+EDITION_ENV = "SKINLAB_EDITION"
+HTML_DIR = REPO_ROOT / "_build" / "html"  # the students' edition
 SCREENSHOT_DIR = REPO_ROOT / "_build" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def _jupyter_book() -> list[str]:
-    exe = Path(sys.executable).parent / "jupyter-book"
-    if exe.is_file():
-        return [str(exe)]
-    found = shutil.which("jupyter-book")
-    if found is None:
-        raise SystemExit("jupyter-book is not installed: run `make install` (pip install -e '.[book]')")
-    return [found]
+def current_edition(name: str | None = None) -> str:
+    """The edition named ``name``, else ``$SKINLAB_EDITION``, else ``student``."""
+    chosen = (name or os.environ.get(EDITION_ENV) or "student").strip().lower()
+    if chosen not in EDITIONS:
+        raise ValueError(f"{EDITION_ENV}={chosen!r}: unknown edition; expected one of {', '.join(EDITIONS)}")
+    return chosen
+
+
+def edition_dir(root: Path = REPO_ROOT, edition: str = "student") -> Path:
+    """Build folder of an edition (its ``html/`` and ``.doctrees/``): the students' edition is
+    where ``jupyter-book build`` puts a book, ``_build/``; the instructors' is ``_build/instructor/``."""
+    edition = current_edition(edition)
+    return Path(root) / "_build" if edition == "student" else Path(root) / "_build" / edition
+
+
+def html_dir(root: Path = REPO_ROOT, edition: str = "student") -> Path:
+    return edition_dir(root, edition) / "html"
 
 
 BOOK_CODE_MODULES = ("data", "synthetic", "split", "balance", "presets", "models", "engine",
@@ -56,26 +80,68 @@ def build_key(root: Path, profile) -> str:
             f"{code_hash(BOOK_CODE_MODULES)}|{h.hexdigest()[:8]}")
 
 
+def _cache_key_file(root: Path) -> Path:
+    return root / "_build" / ".skinlab-cache-key"
+
+
+def _env_key_file(root: Path, edition: str) -> Path:
+    return edition_dir(root, edition) / ".skinlab-build-key"
+
+
 def _invalidate_if_changed(root: Path, key: str) -> bool:
     """Jupyter Book's cache knows only the notebooks' code, not the data or profile they ran on:
-    when those changed since the last build, drop the cache and rebuild every page."""
-    key_file = root / "_build" / ".skinlab-build-key"
+    when those changed since the last build, drop the cache (shared by both editions)."""
+    key_file = _cache_key_file(root)
+    if not key_file.is_file() and _env_key_file(root, "student").is_file():
+        key_file = _env_key_file(root, "student")  # a _build/ from before the editions existed
     if key_file.is_file() and key_file.read_text() == key:
         return False
     shutil.rmtree(root / "_build" / ".jupyter_cache", ignore_errors=True)
     return True
 
 
+def _sphinx_build(spec: str) -> int:
+    """Child process of :func:`build`: what ``jupyter-book build`` does, with the output folders,
+    the shared execution cache and the edition given explicitly (its CLI can set none of them)."""
+    from jupyter_book.sphinx import build_sphinx
+
+    s = json.loads(spec)
+    root = Path(s["root"])
+    result = build_sphinx(
+        root, Path(s["html"]), doctreedir=Path(s["doctrees"]), noconfig=True,
+        path_config=str(root / "_config.yml"), use_external_toc=True,
+        confoverrides={"external_toc_path": (root / "_toc.yml").as_posix(), "latex_individualpages": False,
+                       "skinlab_edition": s["edition"], "nb_execution_cache_path": s["cache"]},
+        builder="html", warningiserror=s["strict"], keep_going=s["strict"], freshenv=s["fresh"])
+    if isinstance(result, BaseException):
+        print(f"the Sphinx build failed: {result!r}", file=sys.stderr, flush=True)
+        return 1
+    return int(result or 0)
+
+
 def build(root: Path = REPO_ROOT, profile: str | None = None, strict: bool = True,
-          extra_args: list[str] | None = None) -> int:
-    """Run ``jupyter-book build`` on ``root``; returns its exit status (0 = success)."""
+          extra_args: list[str] | None = None, edition: str | None = None) -> int:
+    """Build one edition of the book (default ``$SKINLAB_EDITION``, else the students');
+    returns the build's exit status (0 = success). ``extra_args`` may hold ``--all`` (re-read
+    every page; execution stays cached)."""
     root = Path(root)
     chosen = current_profile(profile)  # fails early on a bad profile name
+    edition = current_edition(edition)
+    if importlib.util.find_spec("jupyter_book") is None:
+        raise SystemExit("jupyter-book is not installed: run `make install` (pip install -e '.[book]')")
+    unknown = [a for a in extra_args or [] if a != "--all"]
+    if unknown:
+        raise ValueError(f"unsupported build arguments {unknown}: only --all")
     key = build_key(root, chosen)
-    fresh = _invalidate_if_changed(root, key)
+    dropped = _invalidate_if_changed(root, key)
+    env_key = _env_key_file(root, edition)
+    # this edition's pages were read with other outputs (other data, profile or cache): re-read all
+    fresh = dropped or "--all" in (extra_args or []) or not (env_key.is_file() and env_key.read_text() == key)
+    out = edition_dir(root, edition)
     env = dict(os.environ)
     env[BOOK_BUILD_ENV] = "1"
     env[PROFILE_ENV] = chosen.name
+    env[EDITION_ENV] = edition
     # The kernel must be this environment's python, and nbgrader/jupyter tools on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # One compute thread per kernel unless told otherwise: the book's small models gain little
@@ -85,22 +151,22 @@ def build(root: Path = REPO_ROOT, profile: str | None = None, strict: bool = Tru
     # Figures must go to the page: the kernels need the inline backend even when the caller
     # (e.g. pytest's conftest) exported MPLBACKEND=Agg.
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    cmd = _jupyter_book() + ["build", str(root), "--builder", "html"]
-    if strict:
-        cmd += ["-W", "--keep-going"]
-    cmd += extra_args or []
-    if fresh and "--all" not in cmd:
-        cmd.append("--all")
+    spec = json.dumps({"root": str(root), "html": str(out / "html"), "doctrees": str(out / ".doctrees"),
+                       "cache": str(root / "_build" / ".jupyter_cache"), "edition": edition,
+                       "strict": strict, "fresh": fresh})
+    cmd = [sys.executable, "-c", "import sys; from skinlab.bookbuild import _sphinx_build; "
+           "sys.exit(_sphinx_build(sys.argv[1]))", spec]
     data = env.get("HAM10000_DIR") or "synthetic sample (HAM10000_DIR not set)"
-    print(f"building the book: profile {env[PROFILE_ENV]}, data {data}", flush=True)
+    print(f"building the book ({edition}s' edition): profile {env[PROFILE_ENV]}, data {data}", flush=True)
     t0 = time.perf_counter()
     rc = subprocess.call(cmd, cwd=root, env=env)
-    # The cache now holds outputs for this key only (failed notebooks are not cached).
-    key_file = root / "_build" / ".skinlab-build-key"
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(key)
-    print(f"jupyter-book exited with {rc} after {time.perf_counter() - t0:.0f} s; "
-          f"HTML in {root / '_build' / 'html'}", flush=True)
+    # The cache now holds outputs for this key only (failed notebooks are not cached), and this
+    # edition's pages were read from them.
+    for key_file in (_cache_key_file(root), env_key):
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(key)
+    print(f"the book build exited with {rc} after {time.perf_counter() - t0:.0f} s; "
+          f"HTML in {out / 'html'}", flush=True)
     return rc
 
 
@@ -201,7 +267,11 @@ def main(argv=None) -> int:
     p.add_argument("--profile", choices=("quick", "full", "smoke"), default=None,
                    help="default: $SKINLAB_PROFILE, else quick")
     p.add_argument("--no-strict", dest="strict", action="store_false", help="don't treat warnings as errors")
-    p.add_argument("--all", action="store_true", help="rebuild every page (jupyter-book --all)")
+    p.add_argument("--edition", choices=EDITIONS, default=None,
+                   help="student (default: $SKINLAB_EDITION, else student; _build/html): exercise boxes "
+                        "instead of the graded reference listings; instructor (_build/instructor/html): "
+                        "with the listings")
+    p.add_argument("--all", action="store_true", help="re-read every page (execution stays cached)")
     p.add_argument("--install-browser", action="store_true", help="apt-get install chromium chromium-driver")
     p.add_argument("--browser-check", action="store_true",
                    help="screenshot the built index and chapters; fail on broken images or JS errors")
@@ -214,13 +284,15 @@ def main(argv=None) -> int:
             print("chromium/chromedriver missing: run python -m skinlab.bookbuild --install-browser",
                   file=sys.stderr)
             return 2
-        problems = browser_check(["index.html", "book/08_training.html", "book/10_gradcam.html"])
+        problems = browser_check(["index.html", "book/08_training.html", "book/10_gradcam.html"],
+                                 html_dir=html_dir(REPO_ROOT, current_edition(args.edition)))
         bad = {k: v for k, v in problems.items() if v}
         for page, lines in bad.items():
             for line in lines:
                 print(f"{page}: {line}", file=sys.stderr)
         return 1 if bad else 0
-    return build(profile=args.profile, strict=args.strict, extra_args=["--all"] if args.all else None)
+    return build(profile=args.profile, strict=args.strict, extra_args=["--all"] if args.all else None,
+                 edition=args.edition)
 
 
 if __name__ == "__main__":

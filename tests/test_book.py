@@ -3,11 +3,23 @@
 Builds into the repository's ``_build`` through ``skinlab.bookbuild`` (what ``make book`` runs),
 so a local rerun reuses the Jupyter cache. With ``HAM10000_DIR`` set the chapters run on
 HAM10000, otherwise on the synthetic sample, and the pages must say which.
+
+Both editions are built once per session: the students' (the default, ``built``), then the
+instructors' (``built_instructor``, from the same execution cache). The students' edition must
+show the exercise box of each graded definition and nowhere contain its reference source (pages,
+``_sources``, downloads, search index); the instructors' edition must list it.
 """
 
 from __future__ import annotations
 
+import ast
+import html as html_lib
+import importlib
+import inspect
+import json
 import re
+import sys
+import textwrap
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -35,9 +47,18 @@ def toc_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def built() -> Path:
-    rc = bookbuild.build(ROOT, profile="quick", strict=True)
+    """The students' edition (the default one)."""
+    rc = bookbuild.build(ROOT, profile="quick", strict=True, edition="student")
     assert rc == 0, "jupyter-book build failed (warnings are errors): see the log above"
     return HTML
+
+
+@pytest.fixture(scope="module")
+def built_instructor(built) -> Path:
+    """The instructors' edition, built after the students' one: it re-executes nothing."""
+    rc = bookbuild.build(ROOT, profile="quick", strict=True, edition="instructor")
+    assert rc == 0, "the instructors' edition failed to build: see the log above"
+    return bookbuild.html_dir(ROOT, "instructor")
 
 
 def _page(built: Path, name: str) -> str:
@@ -120,3 +141,159 @@ def test_pages_render_in_a_browser(built):
     for page in pages:
         shot = bookbuild.SCREENSHOT_DIR / (page.replace("/", "_").rsplit(".", 1)[0] + ".png")
         assert shot.is_file() and shot.stat().st_size > 10_000, shot
+
+
+# --------------------------------------------------------------------------- the two editions
+
+# chapter -> (its graded exercise, the reference definitions it uses, those it lists for instructors)
+GRADED = {
+    "book/03_splitting": ("ex1_split", ["split.split_by_lesion"], ["split.split_by_lesion"]),
+    "book/04_imbalance": ("ex2_class_weights", ["balance.median_frequency_weights"],
+                          ["balance.median_frequency_weights"]),
+    "book/06_lenet": ("ex3_lenet", ["models.LeNet"], ["models.LeNet"]),
+    "book/08_training": ("ex4_training", ["engine.train_one_epoch", "engine.evaluate"],
+                         ["engine.train_one_epoch"]),
+    "book/10_gradcam": ("ex5_gradcam", ["gradcam.grad_cam"], ["gradcam.grad_cam"]),
+}
+
+
+def _editions_ext():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        return importlib.import_module("skinlab_editions")
+    finally:
+        sys.path.remove(str(ROOT / "book" / "_ext"))
+
+
+def _definition(dotted: str):
+    module, name = dotted.rsplit(".", 1)
+    return getattr(importlib.import_module(f"skinlab.{module}"), name)
+
+
+def _book_sources() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "book").glob("*.md")))
+
+
+def characteristic_lines(dotted: str) -> list[str]:
+    """Lines of the reference's body, read from skinlab now: code only (no signature, docstring,
+    comment), long enough to be its own, and not written in a chapter's own code."""
+    source = textwrap.dedent(inspect.getsource(_definition(dotted)))
+    lines = source.splitlines()
+    skip = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            skip.update(range(node.lineno, node.body[0].lineno))  # decorators handled below
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+                    and isinstance(first.value.value, str):
+                skip.update(range(first.lineno, first.end_lineno + 1))
+    chapters = _book_sources()
+    found = []
+    for i, line in enumerate(lines, start=1):
+        code = line.strip()
+        if i in skip or not code or code.startswith(("#", "@")) or len(code) < 20 or code in chapters:
+            continue
+        found.append(code)
+    assert len(found) >= 2, f"{dotted}: too few characteristic lines to check ({found})"
+    return found
+
+
+_PLAIN_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def _text(page: str) -> str:
+    """What a reader sees of an HTML page (tags stripped, entities decoded)."""
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def _search_index(html_dir: Path) -> dict:
+    raw = (html_dir / "searchindex.js").read_text(encoding="utf-8")
+    return json.loads(raw[raw.index("(") + 1: raw.rindex(")")])
+
+
+def _doc_terms(index: dict, docname: str) -> set[str]:
+    doc = index["docnames"].index(docname)
+    terms = set()
+    for key in ("terms", "titleterms"):
+        for term, docs in index[key].items():
+            if doc == docs or (isinstance(docs, list) and doc in docs):
+                terms.add(term)
+    return terms
+
+
+def _index_forms(text: str) -> set[str]:
+    """The search-index terms Sphinx would make of ``text`` (its English splitter and stemmer)."""
+    from sphinx.search.en import SearchEnglish
+
+    lang = SearchEnglish({})
+    forms = set()
+    for word in lang.split(text):
+        forms.add(lang.stem(word).lower())
+        forms.add(word.lower())
+    return forms
+
+
+def test_students_edition_shows_each_exercise_box(built):
+    ext = _editions_ext()
+    for chapter, (exercise, _, _) in GRADED.items():
+        page = _page(built, chapter)
+        assert page.count(f'id="exercise-{exercise}"') == 1, f"{chapter}: no exercise box for {exercise}"
+        box = page[page.index(f'id="exercise-{exercise}"'):]
+        box = re.split(r'<div class="cell[ "]|<section', box)[0]
+        text = _text(box).translate(_PLAIN_QUOTES)
+        facts = ext.read_exercise(ROOT, exercise)
+        assert facts.title.lower() in text.lower(), f"{chapter}: the box does not name the exercise"
+        for skeleton in facts.skeletons:  # the signature(s) to write
+            assert skeleton.splitlines()[0] in text, f"{chapter}: signature missing from the box"
+        for _, what in facts.tests:  # what the tests check
+            assert what.replace("`", "") in text, f"{chapter}: the box does not say what is checked ({what})"
+        # the link to the notebook: the student release, downloadable from the built book
+        links = re.findall(r'href="([^"]*/' + re.escape(exercise) + r'\.ipynb)"', box)
+        assert links, f"{chapter}: no link to {exercise}.ipynb in the box"
+        target = (built / chapter).parent / unquote(links[0])
+        assert target.is_file(), f"{chapter}: the notebook link {links[0]} is broken"
+        assert target.read_bytes() == (ROOT / "exercises" / exercise / f"{exercise}.ipynb").read_bytes()
+        assert "NotImplementedError" in target.read_text(), "the link must hand out the student version"
+    assert "students\u2019 edition" in _text(_page(built, "book/01_introduction"))
+
+
+def test_students_edition_never_contains_the_reference(built):
+    lines = {d: characteristic_lines(d) for _, defs, _ in GRADED.values() for d in defs}
+    files = [p for p in built.rglob("*") if p.is_file()
+             and p.suffix in {".html", ".js", ".txt", ".md", ".ipynb", ".json", ".py"}]
+    assert any(p.parts[-3:-1] == ("_sources", "book") for p in files), "no _sources to check"
+    for path in files:
+        content = path.read_text(encoding="utf-8", errors="replace")
+        if path.suffix == ".html":
+            content = _text(content)
+        for dotted, code_lines in lines.items():
+            leaked = [line for line in code_lines if line in content]
+            assert not leaked, f"{path.relative_to(built)} shows the reference {dotted}: {leaked[:2]}"
+    # nor its words in the search index, beyond those the page shows anyway
+    index = _search_index(built)
+    for chapter, (_, defs, _) in GRADED.items():
+        shown = _index_forms(_text(_page(built, chapter)))
+        hidden = set().union(*(_index_forms("\n".join(lines[d])) for d in defs)) - shown
+        indexed = _doc_terms(index, chapter) & hidden
+        assert not indexed, \
+            f"{chapter}: the search index holds words of the reference listing: {sorted(indexed)[:8]}"
+
+
+def test_instructors_edition_lists_the_reference(built, built_instructor):
+    student_index, index = _search_index(built), _search_index(built_instructor)
+    for chapter, (exercise, _, listed) in GRADED.items():
+        page = _page(built_instructor, chapter)
+        text = _text(page)
+        assert f'id="exercise-{exercise}"' in page, f"{chapter}: the instructors' edition lost the box"
+        for dotted in listed:
+            missing = [line for line in characteristic_lines(dotted) if line not in text]
+            assert not missing, f"{chapter}: the instructors' edition does not list {dotted}: {missing[:2]}"
+            words = _index_forms("\n".join(characteristic_lines(dotted)))
+            gained = (_doc_terms(index, chapter) - _doc_terms(student_index, chapter)) & words
+            assert gained, f"{chapter}: the listing of {dotted} is not in the instructors' search index"
+        for marker in ("Traceback (most recent call last)", "output stderr", "output traceback"):
+            assert marker not in page, f"{chapter}: error output in the instructors' edition"
+    assert "instructors\u2019 edition" in _text(_page(built_instructor, "book/01_introduction"))
+    # same pages in both editions
+    assert sorted(p.relative_to(built_instructor).as_posix() for p in built_instructor.rglob("book/*.html")) \
+        == sorted(p.relative_to(built).as_posix() for p in built.rglob("book/*.html"))
