@@ -8,13 +8,15 @@ import re
 import shutil
 import subprocess
 import sys
+import json
+import secrets
 import tempfile
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .guard import ASSIGNMENTS
+from . import verdicts
+from .guard import ASSIGNMENTS, TIME_LIMIT_S
 
 def _env() -> dict:
     """nbgrader calls `alembic` and starts `python` kernels: this interpreter's bin/ goes first."""
@@ -24,10 +26,10 @@ def _env() -> dict:
     return env
 
 
-def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` in ``course`` with this environment; raise with its log on failure."""
+def nbgrader(course: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in ``course`` with this environment (plus ``env``); raise with its log on failure."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=course, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=course, env={**_env(), **(env or {})}, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise RuntimeError(f"`nbgrader {' '.join(args)}` failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -75,34 +77,16 @@ def grading_batches(assignments, jobs: int) -> list[str]:
     return [_pattern(g) for g in groups if g]
 
 
-def _nbgrader_parallel(course: Path, calls: list[list[str]]) -> list[tuple[list[str], subprocess.CompletedProcess]]:
+def _nbgrader_parallel(course: Path, calls: list[list[str]], envs: list[dict] | None = None) -> list[tuple[list[str], subprocess.CompletedProcess]]:
     """Run the nbgrader commands ``calls`` at once (a thread waiting on each); every (args, result)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        return list(zip(calls, pool.map(lambda args: nbgrader(course, *args, check=False), calls)))
+        return list(zip(calls, pool.map(lambda args, env: nbgrader(course, *args, check=False, env=env),
+                                        calls, envs or [None] * len(calls))))
 
 
-@contextmanager
-def _gradebook(course: Path):
-    """The course's gradebook, opened in this process.
-
-    nbgrader's ``Gradebook`` runs ``alembic`` as a program (to check the database schema): this
-    interpreter's ``bin/`` goes first on ``PATH`` meanwhile, so ``.venv/bin/python -m
-    skinlab.grading`` works without an activated environment.
-    """
-    from nbgrader.api import Gradebook
-
-    old = os.environ.get("PATH")
-    os.environ["PATH"] = _env()["PATH"]
-    try:
-        with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="skinlab") as gb:
-            yield gb
-    finally:
-        if old is None:
-            os.environ.pop("PATH", None)
-        else:
-            os.environ["PATH"] = old
+_gradebook = verdicts.open_gradebook
 
 
 def _register_students(course: Path, students) -> None:
@@ -409,15 +393,32 @@ def _prepare_gradebook(course: Path, assignments, students) -> None:
 
 # ---------------------------------------------------------------------------- 3./4. autograde, feedback
 
-def _run_step(course: Path, step: str, batches: list[str]) -> list[str]:
+def _run_step(course: Path, step: str, batches: list[str], sandboxed: bool = False) -> list[str]:
     """``nbgrader STEP`` on every glob of ``batches`` at once; the output of each call that failed.
 
     A notebook nbgrader cannot grade (broken JSON, cells it cannot match) makes its call exit 1
     after grading all the others: it is reported, and one submission cannot stop the batch.
+    With ``sandboxed``, each call's kernels run in the sandbox (their own work folder each).
     """
     calls = [[step, batch, "--force", "--log-level=WARN"] for batch in batches]
-    return [f"$ nbgrader {' '.join(args[:2])}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}"
-            for args, proc in _nbgrader_parallel(course, calls) if proc.returncode != 0]
+    envs, works = [None] * len(calls), []
+    if sandboxed:
+        import skinlab
+
+        from . import sandbox
+
+        for i, call in enumerate(calls):
+            work = Path(tempfile.mkdtemp(prefix="sk-"))  # short: ipc socket paths are limited
+            works.append(work)
+            env, args = sandbox.kernel_setup(work, ro=[Path(skinlab.__file__).resolve().parent])
+            envs[i] = env
+            call += args
+    try:
+        return [f"$ nbgrader {' '.join(args[:2])}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}"
+                for args, proc in _nbgrader_parallel(course, calls, envs) if proc.returncode != 0]
+    finally:
+        for work in works:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 _FAILED_AT = re.compile(r"There was an error processing assignment: (\S.*?)\s*$")
@@ -493,7 +494,7 @@ def _unreadable(path: Path) -> str | None:
     return None
 
 
-def _statuses(course: Path, pairs, batch: _Batch, failures: dict) -> dict[tuple[str, str], str]:
+def _statuses(course: Path, pairs, batch: _Batch, failures: dict, verifier_only=frozenset()) -> dict[tuple[str, str], str]:
     """``graded``, ``not submitted`` or ``ungradable: <reason>`` for each (student, assignment).
 
     The reason of an ungradable notebook: nbformat's if it cannot be read, else what nbgrader
@@ -503,7 +504,9 @@ def _statuses(course: Path, pairs, batch: _Batch, failures: dict) -> dict[tuple[
     earlier = {(r["student_id"], r["assignment"]): r["status"] for r in _read_csv(path)}
     statuses = {}
     for student, aid in pairs:
-        if (course / "autograded" / student / aid / f"{aid}.ipynb").is_file():
+        if (student, aid) in verifier_only:  # nbgrader's kernel failed; the verifier graded it
+            status = f"graded by the verifier only (nbgrader: {failures.get((student, aid), 'could not grade it')})"
+        elif (course / "autograded" / student / aid / f"{aid}.ipynb").is_file():
             status = "graded"
         elif (course / "submitted" / student / aid / f"{aid}.ipynb").is_file():
             reason = _unreadable(course / "submitted" / student / aid / f"{aid}.ipynb") or failures.get((student, aid))
@@ -521,7 +524,7 @@ def _statuses(course: Path, pairs, batch: _Batch, failures: dict) -> dict[tuple[
     return statuses
 
 
-def _report(course: Path, out: Path, batch: _Batch, problems: list[str]) -> tuple[dict, int]:
+def _report(course: Path, out: Path, batch: _Batch, problems: list[str], verifier_only=frozenset()) -> tuple[dict, int]:
     """Step 5: grades.csv (+ ``status``, ``tampered``), tampered.csv, scores_by_test.csv, the log.
 
     Returns the paths and how many notebooks of this batch were graded.
@@ -539,7 +542,7 @@ def _report(course: Path, out: Path, batch: _Batch, problems: list[str]) -> tupl
     for row in tampered:
         flags.setdefault((row["student_id"], row["assignment"]), []).append(f"{row['grade_id']} {row['problem']}")
     statuses = _statuses(course, [(r["student_id"], r["assignment"]) for r in rows], batch,
-                         _nbgrader_failures("\n".join(problems)))
+                         _nbgrader_failures("\n".join(problems)), verifier_only)
     for row in rows:
         key = row["student_id"], row["assignment"]
         row["status"] = statuses[key]
@@ -552,17 +555,68 @@ def _report(course: Path, out: Path, batch: _Batch, problems: list[str]) -> tupl
     if ungradable:
         print(f"warning: {len(ungradable)} of {len(batch.pairs)} notebooks could not be graded "
               f"(they score 0): see the status column of {grades_csv}", file=sys.stderr)
-    graded = sum(statuses.get(k) == "graded" for k in batch.pairs)
+    graded = sum(statuses.get(k, "").startswith("graded") for k in batch.pairs)
     paths = {"grades": grades_csv, "tampered": out / "tampered.csv", "scores_by_test": out / "scores_by_test.csv",
              "skipped": out / "skipped.csv", "feedback": course / "feedback", "errors": errors_log}
     return paths, graded
+
+
+def _sandbox_or_refuse(unsandboxed: bool) -> bool:
+    """True when student code will run sandboxed; stop in one line when it cannot and may not."""
+    from . import sandbox
+
+    reason = sandbox.unavailable_reason()
+    if reason is None:
+        return True
+    if not unsandboxed:
+        raise SandboxUnavailableError(
+            f"this machine cannot sandbox student code ({reason}); grade on one that can "
+            "(bubblewrap and Linux user namespaces), or pass --unsandboxed to grade without it")
+    print(f"warning: grading WITHOUT a sandbox ({reason}): student code runs with your rights",
+          file=sys.stderr)
+    return False
+
+
+def _report_verification(course: Path, out: Path, records, disagreements, seed: int, sandboxed: bool) -> dict:
+    """disagreements.csv, the graded_by column, similarity.csv/.html and grading.json."""
+    from . import similarity
+
+    path = out / "disagreements.csv"
+    _write_csv(path, disagreements, ["student_id", "assignment", "grade_id", "in_kernel", "verified", "reason"])
+    if disagreements:
+        print(f"note: {len(disagreements)} test cell(s) scored differently in the student's kernel than "
+              f"when verified; the verified points stand: see {path}", file=sys.stderr)
+    by = "verifier (sandboxed)" if sandboxed else "verifier (UNSANDBOXED)"
+    rows = _read_csv(out / "grades.csv")
+    for row in rows:
+        row["graded_by"] = by if row.get("status", "").startswith("graded") else ""
+    if rows:
+        _write_csv(out / "grades.csv", rows, list(rows[0].keys()))
+    notebooks = {(nb.parent.parent.name, nb.parent.name): nb
+                 for nb in sorted((course / "submitted").glob("*/*/*.ipynb")) if nb.stem == nb.parent.name}
+    found = similarity.report_for_course(course, notebooks, out)
+    info = {"seed": seed, "sandboxed": sandboxed, "notebooks_verified": len(records),
+            "disagreements": len(disagreements), "similar_pairs": len(found["rows"]),
+            "regrade": f"python -m skinlab.grading grade SUBMISSIONS --seed {seed}"}
+    tmp = out / ".grading.json.tmp"
+    tmp.write_text(json.dumps(info, indent=1))
+    os.replace(tmp, out / "grading.json")
+    print(f"graded with batch seed {seed} ({by}); {len(found['rows'])} similar pair(s) in {found['csv']}",
+          file=sys.stderr)
+    return {"disagreements": path, "similarity": found["csv"], "similarity_html": found["html"],
+            "grading": out / "grading.json"}
+
+
+class SandboxUnavailableError(RuntimeError):
+    """This machine cannot sandbox student code, and grading unsandboxed was not allowed."""
 
 
 class NothingGradedError(RuntimeError):
     """No notebook of the batch could be graded (the report files are written all the same)."""
 
 
-def grade(submissions, course=None, out=None, assignments=None, jobs: int | None = None) -> dict:
+def grade(submissions, course=None, out=None, assignments=None, jobs: int | None = None, *,
+          unsandboxed: bool = False, seed: int | None = None, time_limit: float = TIME_LIMIT_S) -> dict:
     """Autograde a folder ``<student>/<assignment>/<assignment>.ipynb``; returns output paths.
 
     1. collect: copies the submissions into ``<course>/submitted/`` (a duplicated answer or test
@@ -571,9 +625,17 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
     2. gradebook: creates the assignments it lacks (fresh clone) and the students;
     3. autograde: all students at once, the assignments split over ``jobs`` parallel nbgrader
        calls (``jobs`` defaults to one per core, at most one per assignment);
-    4. feedback: HTML without hidden tests;
-    5. report: ``grades.csv`` (nbgrader's export plus ``status`` and ``tampered``),
-       ``tampered.csv``, ``scores_by_test.csv`` and ``nbgrader_errors.log`` into ``out``.
+       in sandboxed kernels;
+    3b. verify: every notebook again, through the verifier (``verifier``, ``verdicts``): its
+       points stand, written into the gradebook where they differ from nbgrader's in-kernel ones;
+    4. feedback: HTML without hidden tests, each test cell showing the verifier's verdict;
+    5. report: ``grades.csv`` (nbgrader's export plus ``status``, ``tampered``, ``graded_by``),
+       ``disagreements.csv``, ``tampered.csv``, ``scores_by_test.csv``, ``similarity.csv`` and
+       ``.html``, ``grading.json`` (the batch seed: re-grade identically with ``seed``) and
+       ``nbgrader_errors.log`` into ``out``.
+
+    Student code runs only in the sandbox (``sandbox``); where this machine cannot sandbox,
+    ``grade`` refuses unless ``unsandboxed`` is set, and every output then says so.
 
     Everything in ``submitted/`` is regraded (nbgrader's model of the class); tampering flags and
     the reasons a notebook is ungradable are kept in ``<course>/grades/`` across batches.
@@ -585,6 +647,8 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
     out = Path(out or course / "grades").resolve()
     if not submissions.is_dir():
         raise SystemExit(f"no such folder: {submissions}")
+    sandboxed = _sandbox_or_refuse(unsandboxed)
+    seed = secrets.randbits(32) if seed is None else int(seed)
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: expected 1 or more")
@@ -608,13 +672,21 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
 
     # 3. autograde
     batches = grading_batches(batch.found, jobs)
-    problems = _run_step(course, "autograde", batches)
-    # (a step that changes grades in the gradebook goes here: feedback and export read them)
+    problems = _run_step(course, "autograde", batches, sandboxed=sandboxed)
+    # 3b. verify: the verdict, from processes where student code never ran
+    units = [(student, aid, course / "submitted" / student / aid / f"{aid}.ipynb")
+             for student, aid in sorted(batch.pairs)]
+    records = verdicts.verify_batch(course, units, seed=seed, sandboxed=sandboxed, jobs=jobs,
+                                    time_limit=time_limit)
+    disagreements = verdicts.apply_to_gradebook(course, records)
+    verifier_only = {(r["student"], r["assignment"]) for r, (_, _, nb) in zip(records, units)
+                     if "unreadable" not in r and verdicts.ensure_autograded(course, r["student"], r["assignment"], nb)}
     # 4. feedback
     problems += _run_step(course, "generate_feedback", batches)  # feedback needs every grade of its notebook
 
     # 5. export, report
-    paths, graded = _report(course, out, batch, problems)
+    paths, graded = _report(course, out, batch, problems, verifier_only)
+    paths.update(_report_verification(course, out, records, disagreements, seed, sandboxed))
     if not graded:
         raise NothingGradedError(f"none of the {len(batch.pairs)} submitted notebooks could be graded: "
                                  f"see the status column of {paths['grades']}")
@@ -642,6 +714,12 @@ def main(argv=None) -> int:
     g.add_argument("--out", default=None, help="where the CSV files go (default: COURSE/grades)")
     g.add_argument("--jobs", type=int, default=None,
                    help=f"assignments autograded at once (default: one per core, here {default_jobs()})")
+    g.add_argument("--seed", type=int, default=None,
+                   help="seed of the hidden tests' inputs (default: a fresh one, written to grading.json; "
+                        "the same seed re-grades a batch identically)")
+    g.add_argument("--unsandboxed", action="store_true",
+                   help="grade even where student code cannot be sandboxed (it then runs with your rights; "
+                        "every output says so)")
     args = p.parse_args(argv)
     unknown = [a for a in getattr(args, "assignments", None) or [] if a not in ASSIGNMENTS]
     if unknown:
@@ -653,7 +731,8 @@ def main(argv=None) -> int:
             for path in release(args.course_dir, args.assignments or ASSIGNMENTS):
                 print(path)
         else:
-            paths = grade(args.submissions, args.course_dir, args.out, jobs=args.jobs)
+            paths = grade(args.submissions, args.course_dir, args.out, jobs=args.jobs,
+                          unsandboxed=args.unsandboxed, seed=args.seed)
             for key, path in paths.items():
                 print(f"{key}: {path}")
     except RuntimeError as exc:
