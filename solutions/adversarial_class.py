@@ -110,7 +110,7 @@ try:
     print("GRADEBOOK WRITTEN")
 except Exception as _exc:
     print("gradebook blocked:", type(_exc).__name__)
-for _p in ["{course}/submitted/honest_victim/ex2_class_weights/ex2_class_weights.ipynb",
+for _p in ["{course}/submitted/victim/ex2_class_weights/ex2_class_weights.ipynb",
            "{course}/solutions/ex2_class_weights/ex2_class_weights.ipynb", "{package}/grading/__init__.py"]:
     try:
         with open(_p, "a") as _f:
@@ -329,7 +329,7 @@ def entries() -> list[Entry]:
         answer = "mistake" if attack == "write_everywhere" else "solution"
         out.append(Entry(attack, "ex2_class_weights", ATTACKS[attack] if attack in ("read_hidden_tests", "output_flood")
                          else _guarded(ATTACKS[attack]), _pts("ex2_class_weights", answer), "nothing", answer))
-    out.append(Entry("honest_victim", "ex2_class_weights", "", _pts("ex2_class_weights"), "nothing"))
+    out.append(Entry("victim", "ex2_class_weights", "", _pts("ex2_class_weights"), "nothing"))
     for student, body in EVALUATE_BREAKS.items():
         # A kernel that dies takes nbgrader's whole notebook with it; the verifier grades on.
         sees = "disagreement" if student in ("exit_os", "kill_kernel") else "nothing"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -92,7 +94,7 @@ def graded(tmp_path_factory):
     listener = Listener()
     subs = tmp_path_factory.mktemp("class")
     entries = adv.write_class(subs, ROOT / "exercises", course, package, listener.port)
-    victim_nb = (subs / "honest_victim" / "ex2_class_weights" / "ex2_class_weights.ipynb").read_bytes()
+    victim_nb = (subs / "victim" / "ex2_class_weights" / "ex2_class_weights.ipynb").read_bytes()
     out = course / "grades"
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     started = time.monotonic()
@@ -143,16 +145,24 @@ def test_copies_are_listed_and_honest_answers_are_not(graded):
     assert (graded["out"] / "similarity.html").is_file()
 
 
+def _outputs(notebook: Path) -> str:
+    """Everything the notebook's cells printed (not their source, which names the attack)."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    return "\n".join(str(o.get("text", "")) + str(o.get("evalue", "")) + str(o.get("data", ""))
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
 def test_nothing_was_read_written_reached_or_left_running(graded):
     course = graded["course"]
-    autograded = (course / "autograded" / "read_hidden_tests" / "ex2_class_weights" / "ex2_class_weights.ipynb").read_text()
-    assert "blocked:" in autograded and "STOLEN" not in autograded
-    for student in ("write_everywhere",):
-        text = (course / "autograded" / student / "ex2_class_weights" / "ex2_class_weights.ipynb").read_text()
-        assert "WRITTEN" not in text and "GRADEBOOK WRITTEN" not in text
+    printed = _outputs(course / "autograded" / "read_hidden_tests" / "ex2_class_weights" / "ex2_class_weights.ipynb")
+    assert "blocked:" in printed and "STOLEN" not in printed, printed[:2000]
+    printed = _outputs(course / "autograded" / "write_everywhere" / "ex2_class_weights" / "ex2_class_weights.ipynb")
+    assert "blocked" in printed and "WRITTEN" not in printed, printed[:2000]
     assert _tree_hash(graded["package"]) == graded["before"]["package"], "the installed package was modified"
     assert _tree_hash(course / "solutions") == graded["before"]["solutions"], "the source notebooks were modified"
-    assert (course / "submitted" / "honest_victim" / "ex2_class_weights" / "ex2_class_weights.ipynb").read_bytes() \
+    assert (course / "submitted" / "victim" / "ex2_class_weights" / "ex2_class_weights.ipynb").read_bytes() \
         == graded["victim_nb"]
     # no score was raised behind the grader's back: the gradebook still says what the CSV said
     from nbgrader.api import Gradebook
@@ -172,6 +182,7 @@ def test_floods_and_hidden_tests_stay_out_of_the_notebooks_and_feedback(graded):
     assert flood.stat().st_size < 1_000_000
     hidden = "[2, 1, 1, 0, 0, 0, 0, 0]"  # a line of a hidden test of ex2
     for page in (course / "feedback").rglob("*.html"):
-        text = page.read_text()
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
         assert page.stat().st_size < 2_000_000, page
-        assert hidden not in text and "CALLER" not in text, page
+        assert hidden not in text, page
+        assert "CALLER " not in text.replace('"CALLER", ', ""), page  # printed, not the answer's source
