@@ -10,6 +10,7 @@ import torch
 from skinlab.data import (
     CLASS_NAMES,
     CLASSES,
+    ENV_VAR,
     IMAGE_FOLDERS,
     DataError,
     HAM10000Dataset,
@@ -73,17 +74,21 @@ def test_dataset_returns_tensor_and_label(synth_dir):
     assert y == m["label"].iloc[3] and len(ds) == 5
 
 
+def test_the_dataset_variable_is_the_one_the_book_documents():
+    assert ENV_VAR == "HAM10000_DIR"  # book/01_introduction.md, book/02_data.md, README.md
+
+
 def test_resolve_prefers_argument_then_env(monkeypatch, synth_dir, tmp_path):
-    monkeypatch.setenv("HAM10000_DIR", str(tmp_path))
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
     assert resolve_data_dir(synth_dir).root == synth_dir
     assert resolve_data_dir().root == tmp_path
-    monkeypatch.setenv("HAM10000_DIR", str(tmp_path / "nope"))
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "nope"))
     with pytest.raises(DataError, match="does not exist"):
         resolve_data_dir()
 
 
 def test_default_is_the_synthetic_sample_and_says_so(monkeypatch, tmp_path):
-    monkeypatch.delenv("HAM10000_DIR", raising=False)
+    monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.setenv("SKINLAB_CACHE", str(tmp_path))
     src = resolve_data_dir(n_synthetic=80, progress=False)
     assert src.synthetic and "synthetic sample" in src.description

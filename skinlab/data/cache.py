@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from skinlab.data import cache_dir, load_image
+from skinlab.data.images import load_image
+from skinlab.data.source import cache_dir
 
 CACHE_VERSION = 1
 # Caches at least this big are built straight into their file and returned memory-mapped
