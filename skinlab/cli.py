@@ -174,7 +174,7 @@ def _cmd_gradcam(args) -> int:
     model, cfg, device = load_run(args.run, args.data, args.device)
     path = Path(args.image)
     if not path.is_file():
-        root = D.resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic, seed=cfg.seed).root
+        root = D.resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic).root
         images = D.find_images(root)
         if args.image not in images:
             raise D.DataError(f"{args.image}: neither an image file nor an image_id in {root}")

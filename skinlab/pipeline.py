@@ -101,8 +101,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
     main = distributed.is_main()
     # Under torchrun, rank 0 makes the synthetic sample / image cache; the others then read it.
     with distributed.main_first():
-        source = resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic, seed=cfg.seed,
-                                  progress=cfg.progress and main)
+        source = resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic, progress=cfg.progress and main)
         if log:
             log(f"data: {source.description}")
         metadata = load_metadata(source.root)

@@ -95,6 +95,18 @@ def test_default_is_the_synthetic_sample_and_says_so(monkeypatch, tmp_path):
     assert summarize(load_metadata(src.root))["images"] == 80
 
 
+def test_synthetic_sample_is_the_same_whatever_the_training_seed(private_cache):
+    """`skinlab train --seed 1` trains on the same synthetic data as `--seed 0`: the sample has a
+    seed of its own; the training seed only draws the split, the initial weights and the batches."""
+    from skinlab.pipeline import TrainConfig, prepare_data
+
+    prepared = [prepare_data(TrainConfig(seed=seed, n_synthetic=70, progress=False), log=None)
+                for seed in (0, 1)]
+    assert prepared[0].source.root == prepared[1].source.root
+    pd.testing.assert_frame_equal(prepared[0].metadata, prepared[1].metadata)
+    assert torch.equal(prepared[0].images, prepared[1].images)
+
+
 @pytest.mark.realdata
 def test_real_counts(real_metadata):
     s = summarize(real_metadata)

@@ -34,7 +34,6 @@ def cache_dir() -> Path:
 def resolve_data_dir(
     path: str | os.PathLike | None = None,
     n_synthetic: int = SYNTHETIC_SAMPLE_SIZE,
-    seed: int = 0,
     progress: bool = True,
 ) -> DataSource:
     """Pick the dataset: ``path``, else ``$HAM10000_DIR``, else the embedded synthetic sample.
@@ -51,6 +50,7 @@ def resolve_data_dir(
             source = "argument" if path else f"${ENV_VAR}"
             raise DataError(f"{root}: dataset folder from the {source} does not exist")
         return DataSource(root, synthetic=(root / SYNTHETIC_MARKER).exists())
+    seed = SYNTHETIC_SAMPLE_SEED
     root = cache_dir() / f"synthetic-ham10000-n{n_synthetic}-seed{seed}"
     if not (root / METADATA_FILE).is_file():
         from skinlab.data.synthetic import make_synthetic_ham10000
