@@ -32,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+from skinlab.data.layout import ENV_VAR
 from skinlab.profile import BOOK_BUILD_ENV, PROFILE_ENV, REPO_ROOT, code_hash, current_profile, data_hash
 
 EDITIONS = ("student", "instructor")
@@ -156,7 +157,7 @@ def build(root: Path = REPO_ROOT, profile: str | None = None, strict: bool = Tru
                        "strict": strict, "fresh": fresh})
     cmd = [sys.executable, "-c", "import sys; from skinlab.bookbuild import _sphinx_build; "
            "sys.exit(_sphinx_build(sys.argv[1]))", spec]
-    data = env.get("HAM10000_DIR") or "synthetic sample (HAM10000_DIR not set)"
+    data = env.get(ENV_VAR) or f"synthetic sample ({ENV_VAR} not set)"
     print(f"building the book ({edition}s' edition): profile {env[PROFILE_ENV]}, data {data}", flush=True)
     t0 = time.perf_counter()
     rc = subprocess.call(cmd, cwd=root, env=env)

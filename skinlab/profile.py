@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from skinlab.data.layout import ENV_VAR
+from skinlab.data.source import SYNTHETIC_SAMPLE_SIZE
+
 PROFILE_ENV = "SKINLAB_PROFILE"
 RUNS_ENV = "SKINLAB_RUNS_DIR"
 BOOK_BUILD_ENV = "SKINLAB_BOOK_BUILD"
@@ -49,7 +52,7 @@ class Profile:
     transfer_train_images: int | None  # None: the whole training split
     ensemble_size: int
     gradcam_images: int
-    n_synthetic: int = 2000
+    n_synthetic: int = SYNTHETIC_SAMPLE_SIZE
     batch_size: int = 64
 
     def as_table(self) -> dict:
@@ -181,9 +184,9 @@ def banner_html(profile: Profile | None = None, source=None) -> str:
             f'<div class="admonition warning {SYNTHETIC_NOTE_CLASS}">'
             '<p class="admonition-title">Synthetic sample, not HAM10000</p>'
             "<p>This page was executed on the <b>embedded synthetic sample</b> (generated images "
-            "in the HAM10000 layout), because <code>HAM10000_DIR</code> was not set. Its figures "
+            f"in the HAM10000 layout), because <code>{ENV_VAR}</code> was not set. Its figures "
             "and numbers illustrate the method only: they say nothing about skin lesions. "
-            "Set <code>HAM10000_DIR</code> to the real dataset and rebuild to see real results.</p>"
+            f"Set <code>{ENV_VAR}</code> to the real dataset and rebuild to see real results.</p>"
             f"<p>Profile: <b>{html.escape(profile.name)}</b> ({html.escape(profile.description)}).</p>"
             "</div>"
         )
@@ -267,7 +270,7 @@ def prepared(cfg):
     """``pipeline.prepare_data(cfg)``, memoised per dataset, model and image size in this kernel."""
     from skinlab.pipeline import prepare_data
 
-    key = (cfg.data, os.environ.get("HAM10000_DIR"), cfg.model, cfg.resolved_image_size(), cfg.seed,
+    key = (cfg.data, os.environ.get(ENV_VAR), cfg.model, cfg.resolved_image_size(), cfg.seed,
            tuple(cfg.fractions), cfg.n_synthetic)
     if key not in _PREPARED:
         _PREPARED[key] = prepare_data(cfg, log=None)
