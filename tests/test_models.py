@@ -367,3 +367,22 @@ class warnings_as_errors:
 
     def __exit__(self, *exc):
         return self._ctx.__exit__(*exc)
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def test_code_hash_covers_every_file_of_a_subpackage(tmp_path, monkeypatch):
+    """Runs are cached per hash of the training code: a change inside skinlab/models/ counts."""
+    from skinlab import profile
+
+    assert profile.code_hash() == profile.code_hash()  # the real package, models/ included
+    package = tmp_path / "skinlab"
+    (package / "models").mkdir(parents=True)
+    (package / "models" / "__init__.py").write_text("from .lenet import LeNet\n")
+    (package / "models" / "lenet.py").write_text("class LeNet: pass\n")
+    (package / "presets.py").write_text("SIZE = 32\n")
+    monkeypatch.setattr(profile, "__file__", str(package / "profile.py"))
+    before = profile.code_hash(("presets", "models"))
+    (package / "models" / "lenet.py").write_text("class LeNet: size = 32\n")
+    assert profile.code_hash(("presets", "models")) != before
