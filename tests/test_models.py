@@ -190,7 +190,7 @@ def test_download_checks_hash_prefix(tmp_path):
 
 
 # variant: (parameters with the 1000-class head, blocks)
-LITE_SIZES = {0: (4_652_008, 16)}
+LITE_SIZES = {0: (4_652_008, 16), 1: (5_416_680, 21), 2: (6_092_072, 21)}
 
 
 @pytest.mark.parametrize("variant", sorted(LITE_SIZES))
@@ -222,15 +222,15 @@ def _lite_input(name: str, size: int = 224) -> torch.Tensor:
 
 
 # ImageNet top-1 for china.jpg (a palace) and flower.jpg (a pompon dahlia: ImageNet has no dahlia;
-# Lite0 says "daisy").
-PALACE, DAISY = 698, 985
-LITE_TOP1 = {0: [PALACE, DAISY]}
+# Lite0 says "daisy", Lite1 and Lite2, at their larger inputs, "honeycomb" for its cells).
+PALACE, DAISY, HONEYCOMB = 698, 985, 599
+LITE_TOP1 = {0: [PALACE, DAISY], 1: [PALACE, HONEYCOMB], 2: [PALACE, HONEYCOMB]}
 
 
 @pytest.mark.parametrize("variant", sorted(LITE_TOP1))
 def test_lite_classifies_sample_images(variant, lite_imagenet):
     size = default_input_size(f"efficientnet_lite{variant}")
-    assert size == (224,)[variant]
+    assert size == (224, 240, 260)[variant]
     x = torch.cat([_lite_input("china.jpg", size), _lite_input("flower.jpg", size)])
     with torch.no_grad():
         top1 = lite_imagenet(variant)(x).argmax(1).tolist()

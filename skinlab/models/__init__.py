@@ -1,4 +1,4 @@
-"""The models of the course: LeNet from scratch, ResNet-18 and EfficientNet-Lite0 transfer.
+"""The models of the course: LeNet from scratch, ResNet-18 and EfficientNet-Lite0/1/2 transfer.
 
 Every builder returns logits (no softmax). Pretrained weights never come from the internet
 silently: ResNet-18 uses torchvision's cache (one short download attempt), EfficientNet-Lite
@@ -20,6 +20,8 @@ from skinlab.models.efficientnet import (
     Conv2dSame,
     EfficientNetLite,
     EfficientNetLite0,
+    EfficientNetLite1,
+    EfficientNetLite2,
     efficientnet_lite0,
     efficientnet_lite0_weights_path,
     efficientnet_lite_weights_path,
@@ -58,6 +60,8 @@ __all__ = [
     "LeNet",
     "EfficientNetLite",
     "EfficientNetLite0",
+    "EfficientNetLite1",
+    "EfficientNetLite2",
     "resnet18_transfer",
     "efficientnet_lite0",
     "build_model",

@@ -17,6 +17,8 @@ SPECS = (
     lenet.SPEC,
     resnet.SPEC,
     efficientnet.LITE0,
+    efficientnet.LITE1,
+    efficientnet.LITE2,
 )
 MODEL_SPECS = {spec.name: spec for spec in SPECS}
 MODEL_NAMES = tuple(MODEL_SPECS)
