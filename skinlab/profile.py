@@ -155,11 +155,15 @@ TRAINING_MODULES = ("data", "synthetic", "split", "balance", "presets", "models"
 
 
 def code_hash(modules=TRAINING_MODULES) -> str:
-    """Short hash of the source of ``skinlab.<module>`` for each of ``modules``."""
+    """Short hash of the source of ``skinlab.<module>`` for each of ``modules`` (for a
+    subpackage, every ``.py`` file under it)."""
     h = hashlib.sha256()
     package = Path(__file__).resolve().parent
     for name in modules:
-        h.update(name.encode() + b"\0" + (package / f"{name}.py").read_bytes())
+        folder = package / name
+        files = sorted(folder.rglob("*.py")) if folder.is_dir() else [package / f"{name}.py"]
+        for path in files:
+            h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:8]
 
 
