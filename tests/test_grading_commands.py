@@ -19,6 +19,7 @@ import contextlib
 import copy
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -294,3 +295,40 @@ def test_cli_names_the_fix_when_the_assignment_cannot_be_created(tmp_path):
     [error] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert f"the gradebook has no assignment {AID}" in error and f"copy solutions/{AID}/ into" in error, proc.stderr
     assert not (course / "autograded").exists()
+
+
+# ---------------------------------------------------------------------------- no sandbox here
+
+
+def test_grade_refuses_in_one_line_where_it_cannot_sandbox(tmp_path, monkeypatch):
+    from skinlab.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bwrap is not installed (test)")
+    course = _fresh_course(tmp_path / "course")
+    _write(_solution(), tmp_path / "sub" / "alice" / AID / f"{AID}.ipynb")
+    proc_err = io.StringIO()
+    with contextlib.redirect_stderr(proc_err), pytest.raises(commands.SandboxUnavailableError) as info:
+        commands.grade(tmp_path / "sub", course, tmp_path / "out", jobs=1)
+    message = str(info.value)
+    assert "\n" not in message and "bwrap is not installed (test)" in message and "--unsandboxed" in message
+    assert not (course / "submitted").exists(), "nothing is graded (or copied) when it refuses"
+    assert commands.main(["--course-dir", str(course), "grade", str(tmp_path / "sub")]) == 1
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+def test_grading_unsandboxed_says_so_in_every_output(tmp_path, monkeypatch):
+    from skinlab.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bwrap is not installed (test)")
+    course = _fresh_course(tmp_path / "course")
+    _write(_solution(), tmp_path / "sub" / "alice" / AID / f"{AID}.ipynb")
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        out = commands.grade(tmp_path / "sub", course, tmp_path / "out", jobs=1, unsandboxed=True)
+    assert "WITHOUT a sandbox" in stderr.getvalue()
+    row = next(r for r in _rows(out["grades"]) if r["student_id"] == "alice")
+    assert row["graded_by"] == "verifier (UNSANDBOXED)" and float(row["score"]) == 10.0
+    assert json.loads(out["grading"].read_text())["sandboxed"] is False
+    page = (course / "feedback" / "alice" / AID / f"{AID}.html").read_text()
+    assert "without a sandbox" in page
