@@ -253,9 +253,10 @@ def test_an_answer_hard_coded_to_the_visible_inputs_loses_the_hidden_points():
     answer = hard_coded_answer()
     assert all(exc is None for exc in in_kernel(answer).values()), in_kernel(answer)
     got, messages = verify(answer, seed=0)
-    # all "train" away from the visible inputs: it leaks nothing, and that is all it gets
-    assert got == {**dict.fromkeys(CELLS, 0), "test_split_no_leak": FULL["test_split_no_leak"]}, messages
-    assert all(m.startswith("(hidden test)") for gid, m in messages.items() if gid != "test_split_no_leak")
+    # all "train" away from the visible inputs: it leaks nothing, but a split that uses one
+    # split only earns no points for that (red-team finding: 3 free points)
+    assert got == dict.fromkeys(CELLS, 0), messages
+    assert all(m.startswith("(hidden test)") for m in messages.values())
     assert "no image was assigned to ['val', 'test']" in messages["test_split_output"]
     assert "gave the same split" in messages["test_split_deterministic"]
 

@@ -131,28 +131,46 @@ def _release_nb(course: Path, aid: str) -> Path:
     return path
 
 
+def _clean_metadata(nb) -> list[tuple[str, str]]:
+    """Remove cell metadata that is not what nbgrader and the grader read (a hostile or broken
+    notebook could otherwise crash the batch for everyone): [(where, problem)] for each fix."""
+    fixes = []
+    for cell in nb.cells:
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+            fixes.append(("(cell)", "cell metadata that is not a mapping (removed)"))
+        meta = cell["metadata"].get("nbgrader")
+        if meta is not None and not (isinstance(meta, dict) and isinstance(meta.get("grade_id", ""), str)
+                                     and all(isinstance(k, str) for k in meta)):
+            del cell["metadata"]["nbgrader"]
+            fixes.append(("(cell)", "malformed nbgrader metadata (removed)"))
+    return fixes
+
+
 def _submit(course: Path, src: Path, student: str, aid: str, batch: _Batch) -> None:
-    """Copy ``src`` (``<student>/<aid>/``) into ``submitted/``, de-duplicated; note its tampering."""
+    """Copy the notebook ``src/<aid>.ipynb`` into ``submitted/``, cleaned and de-duplicated; note
+    its tampering. Only the notebook is copied, never a link or another file: the grader runs as
+    you, and a link to the solutions would otherwise come back in the student's feedback."""
     import nbformat
 
     release_nb = _release_nb(course, aid)
     dest = course / "submitted" / student / aid
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(src, dest)
+    dest.mkdir(parents=True)
+    notebook = src / f"{aid}.ipynb"
     for stale in (course / "autograded" / student / aid, course / "feedback" / student / aid):
         if stale.exists():  # graded from an older submission: not this one's result
             shutil.rmtree(stale)
-    problems = find_tampering(release_nb, src / f"{aid}.ipynb")
     try:
-        nb = nbformat.read(str(src / f"{aid}.ipynb"), as_version=4)
-    except Exception:  # find_tampering flags it; nbgrader will fail on it, and the status says why
-        pass
-    else:
-        fixes = _deduplicate(nb, nbformat.read(str(release_nb), as_version=4))
-        if fixes:
-            nbformat.write(nb, str(dest / f"{aid}.ipynb"))
-            problems = [p for p in problems if p[1] != "duplicated"] + fixes
+        nb = nbformat.read(str(notebook), as_version=4)
+        fixes = _clean_metadata(nb)
+        fixes += _deduplicate(nb, nbformat.read(str(release_nb), as_version=4))
+        nbformat.write(nb, str(dest / f"{aid}.ipynb"))
+        problems = [p for p in find_tampering(release_nb, dest / f"{aid}.ipynb") if p[1] != "duplicated"] + fixes
+    except Exception as exc:  # noqa: BLE001 - unreadable: nbgrader fails on it, the status says why
+        shutil.copyfile(notebook, dest / f"{aid}.ipynb", follow_symlinks=False)
+        problems = [("(notebook)", f"unreadable: {_one_line(exc)}")]
     batch.tampered += [dict(student_id=student, assignment=aid, grade_id=gid, problem=problem)
                        for gid, problem in problems]
     batch.found.setdefault(aid, []).append(student)
@@ -179,7 +197,8 @@ def _guess_from_cells(course: Path, path: Path) -> str | None:
 
     try:
         nb = nbformat.read(str(path), as_version=4)
-    except Exception:
+        _clean_metadata(nb)
+    except Exception:  # noqa: BLE001 - a guess only
         return None
     gids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
     best, overlap = None, 0
@@ -225,8 +244,14 @@ def _collect(submissions: Path, course: Path, wanted) -> _Batch:
     for path in sorted(submissions.rglob("*.ipynb")):
         rel = path.relative_to(submissions)
         parts = rel.parts
-        if not path.is_file() or any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        if any(p.startswith(".") or p == "__MACOSX" for p in parts):
             continue  # checkpoints, macOS resource forks
+        if path.is_symlink() or not path.is_file():
+            if path.is_symlink():
+                batch.skipped.append(dict(student_id=parts[0] if len(parts) > 1 else "", path=rel.as_posix(),
+                                          reason="a symbolic link, not a notebook (not followed)", guess="",
+                                          guessed_from=""))
+            continue
         if len(parts) > 1:
             batch.students.add(parts[0])
         if len(parts) == 3 and parts[1] in ASSIGNMENTS and parts[2] == f"{parts[1]}.ipynb":

@@ -173,6 +173,10 @@ def check_split_no_leak(observe, seed: int = 0, fractions=DEFAULT_FRACTIONS, sca
     meta = make_lesion_metadata(seed, scale, max_images)
     result, _ = _observe_split(observe, meta, seed=seed, scale=scale, max_images=max_images, fractions=fractions,
                                on=f"metadata of {len(meta)} rows, fractions={fractions}, seed={seed}")
+    unused = [s for s in SPLITS if s not in set(result)]
+    if unused:  # everything in one split never leaks: no points for that
+        raise AssertionError(f"no image was assigned to {unused}: all three splits must be used (a split "
+                             "that puts everything in one place has nothing to leak)")
     leaks = find_lesion_leaks(meta, result)
     if leaks:
         multi = int((meta.groupby("lesion_id").size() > 1).sum())

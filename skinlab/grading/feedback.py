@@ -51,6 +51,16 @@ class HideHiddenTests(_PreprocessorBase):
 
     def preprocess(self, nb, resources):
         self._verdicts = _verdicts(resources)
+        # Lines of the hidden tests: an output that shows one (a last cell printing IPython's
+        # `In`, which holds every executed cell) is removed from the feedback.
+        self._hidden = set()
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution"):
+                stripped, _ = _strip_hidden(cell.source)
+                kept = {line.strip() for line in stripped.split("\n")}
+                self._hidden |= {line.strip() for line in cell.source.split("\n")
+                                 if "check_" in line and line.strip() not in kept}
         nb, resources = super().preprocess(nb, resources)
         record = self._verdicts.get("__record__")
         if record is not None:
@@ -61,11 +71,13 @@ class HideHiddenTests(_PreprocessorBase):
             nb.cells.insert(0, new_markdown_cell(
                 f"*Graded by the skinlab verifier {how}: your code was run in a separate process and "
                 "every test's result below was computed outside it, with hidden inputs drawn for "
-                f"this batch (seed {record.get('seed')}).*"))
+                "this batch.*"))
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") == "code" and (not meta.get("grade") or meta.get("solution")):
+            cell["outputs"] = [_scrubbed(o, getattr(self, "_hidden", set())) for o in cell.get("outputs", [])]
         if cell.get("cell_type") != "code" or not meta.get("grade") or meta.get("solution"):
             return cell, resources
         cell.source, removed = _strip_hidden(cell.source)
@@ -114,3 +126,23 @@ def _verdict_output(verdict: dict) -> dict:
         return new_output("stream", name="stdout", text="passed (verified outside your notebook)\n")
     return new_output("error", ename="AssertionError", evalue=verdict["message"],
                       traceback=["AssertionError (test failed)", f"AssertionError: {verdict['message']}"])
+
+
+def _scrubbed(output: dict, hidden: set) -> dict:
+    """The student's own output, unless it shows a line of the hidden tests or is HTML/JavaScript
+    (which would run in the instructor's browser too): then a note in its place."""
+    from nbformat.v4 import new_output
+
+    data = output.get("data", {}) or {}
+    active = [k for k in data if k in ("text/html", "application/javascript", "text/javascript", "image/svg+xml")
+              or "javascript" in k or "widget" in k]
+    if active:  # would run in the instructor's browser too: keep the plain-text form only
+        output = dict(output, data={k: v for k, v in data.items() if k not in active})
+        data = output["data"]
+        if not data:
+            return new_output("stream", name="stdout", text="[HTML/JavaScript output removed from the feedback]\n")
+    text = "".join(output.get("text", "")) + str(data.get("text/plain", "")) + str(output.get("evalue", "")) \
+        + "".join(output.get("traceback", []) or [])
+    if hidden and any(line in text for line in hidden):
+        return new_output("stream", name="stdout", text="[output removed: it showed the hidden tests]\n")
+    return output

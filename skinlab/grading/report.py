@@ -213,8 +213,22 @@ def _report_verification(course: Path, out: Path, records, disagreements, seed: 
             "grading": out / "grading.json"}
 
 
+def _cell(value):
+    """A CSV field that a spreadsheet shows as text: student-controlled strings (grade_ids,
+    messages) starting with = + - @ would otherwise run as formulas when the file is opened."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(value)
+            return value  # a negative number stays a number
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def _write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
-    with open(path, "w", newline="") as f:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    os.replace(tmp, path)

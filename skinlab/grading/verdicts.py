@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -45,11 +45,22 @@ def verify_unit(course: Path, student: str, assignment: str, notebook: Path, *, 
                  for t in verifier.test_cells(source)]
         record["unreadable"] = str(exc)[:200]
     else:
-        cells = verifier.verify(assignment, source, submitted, seed=seed, sandboxed=sandboxed,
-                                time_limit=time_limit, limits=limits)
+        try:
+            cells = verifier.verify(assignment, source, submitted, seed=seed, sandboxed=sandboxed,
+                                    time_limit=time_limit, limits=limits)
+        except Exception as exc:  # noqa: BLE001 - one notebook must never stop the batch
+            cells = [verifier.CellVerdict(t.grade_id, 0.0, t.points, f"your notebook could not be graded ({type(exc).__name__}: {exc})"[:500])
+                     for t in verifier.test_cells(source)]
+            record["unreadable"] = f"{type(exc).__name__}: {exc}"[:200]
     record["cells"] = [asdict(c) for c in cells]
     record["seconds"] = round(time.monotonic() - started, 2)
     return record
+
+
+def _verify_and_save(args) -> dict:
+    course, unit, seed, sandboxed, time_limit, limits = args
+    return verify_batch(course, [unit], seed=seed, sandboxed=sandboxed, jobs=1, time_limit=time_limit,
+                        limits=limits)[0]
 
 
 def verify_batch(course: Path, units, *, seed: int, sandboxed: bool, jobs: int = 1,
@@ -68,9 +79,14 @@ def verify_batch(course: Path, units, *, seed: int, sandboxed: bool, jobs: int =
         os.replace(tmp, path)
         return record
 
-    # Threads suffice: each unit mostly waits for its worker process.
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, units))
+    # Processes, not threads: the judges seed torch's global generator to rebuild their reference
+    # models, and two judges in one process would race on it.
+    import multiprocessing
+
+    if jobs <= 1 or len(units) <= 1:
+        return [one(unit) for unit in units]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_verify_and_save, [(course, unit, seed, sandboxed, time_limit, limits) for unit in units]))
 
 
 def load_record(course: Path, student: str, assignment: str) -> dict | None:
@@ -104,7 +120,7 @@ def open_gradebook(course: Path):
 
 
 def apply_to_gradebook(course: Path, records: list[dict]) -> list[dict]:
-    """Store the verifier's points as overrides where nbgrader's in-kernel points differ.
+    """Store the verifier's points as overrides (every test cell), and list where nbgrader's in-kernel points differ.
 
     Returns one row per disagreement: student, assignment, grade_id, in_kernel (None when
     nbgrader produced no score, e.g. the kernel died), verified, reason. A submission nbgrader
@@ -125,10 +141,11 @@ def apply_to_gradebook(course: Path, records: list[dict]) -> list[dict]:
                 grade = gb.find_grade(cell["grade_id"], assignment, assignment, student)
                 in_kernel = grade.auto_score
                 verified = float(cell["points"])
-                if in_kernel is not None and abs(in_kernel - verified) < 1e-9:
-                    grade.manual_score = None  # agree: nbgrader's own score stands
-                else:
-                    grade.manual_score = verified
+                # Always stored, agreeing or not: a later batch re-autogrades every notebook in
+                # submitted/ (nbgrader's model), and a notebook that cheats only then must not
+                # replace its verified points with new in-kernel ones.
+                grade.manual_score = verified
+                if in_kernel is None or abs(in_kernel - verified) >= 1e-9:
                     rows.append({"student_id": student, "assignment": assignment, "grade_id": cell["grade_id"],
                                  "in_kernel": in_kernel, "verified": verified,
                                  "reason": cell["message"] or "passed when verified outside the notebook"})

@@ -39,6 +39,7 @@ CELLS_LIMIT_S = 120.0  # the notebook's own cells (imports, definitions): genero
 MARGIN_S = 15.0  # beyond a probe's own time limit before the worker is killed
 MAX_STARTS = 8  # worker starts per notebook (each death of the worker costs one)
 MAX_REPLY_BYTES = 64 << 20
+NOTEBOOK_BUDGET_S = 300.0  # all the worker time one notebook may take, restarts included
 _REFERENCE_BLOCKED = "the reference package is not available while grading"  # worker._NoReference
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 
@@ -63,7 +64,12 @@ class TestCell:
 
 
 def _nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    """A cell's nbgrader metadata, or {} when the cell (a student's) has none or a malformed one."""
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("grade_id", ""), str):
+        return {}
+    return meta
 
 
 def _is_test(meta) -> bool:
@@ -118,12 +124,14 @@ def worker_cells(source_nb, submitted_nb) -> list[str]:
     for cell in submitted_nb.get("cells", []):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        meta = _nbgrader(cell) if isinstance(_nbgrader(cell), dict) else {}
+        meta = _nbgrader(cell)
         gid = meta.get("grade_id")
         if gid in tests or _is_test(meta):
             continue
         source = locked.get(gid, cell).get("source", "")
-        code.append("".join(source) if isinstance(source, list) else str(source))
+        if isinstance(source, list):
+            source = "".join(str(line) for line in source)
+        code.append(str(source))
     return code
 
 
@@ -174,12 +182,16 @@ class Worker:
         self.cells, self.time_limit, self.sandboxed, self.limits = cells, time_limit, sandboxed, limits
         self.proc = None
         self.starts = 0
+        self.broken = ""  # why no worker can run this notebook (its cells time out): sticky
+        self.started_at = None
         self.cell_errors: list[dict] = []
         self._buffer = b""
         self.tmp = Path(tempfile.mkdtemp(prefix="skinlab-worker-"))
         self.tmp.chmod(0o755)  # the sandbox's unprivileged uid must reach its scratch folder below
 
     def _start(self):
+        if self.broken:
+            raise WorkerDied(self.broken)
         if self.starts >= MAX_STARTS:
             raise WorkerDied(f"the grading process running your code died {MAX_STARTS} times; the remaining tests are not run")
         self.starts += 1
@@ -201,7 +213,14 @@ class Worker:
                                          start_new_session=True, **io)
         self._buffer = b""
         self._send({"cells": self.cells, "time_limit": self.time_limit, "package": "grading_probes"})
-        ready = self._receive(CELLS_LIMIT_S, "while running your notebook's cells")
+        try:
+            ready = self._receive(CELLS_LIMIT_S, "while running your notebook's cells")
+        except TimeoutError:
+            self.broken = (
+                f"your notebook's cells took longer than {CELLS_LIMIT_S:g} s to run in the grader (imports and "
+                "definitions take seconds): move slow experiments out of the notebook, or skip them while "
+                "grading with `if \"NBGRADER_EXECUTION\" not in os.environ:`")
+            raise WorkerDied(self.broken) from None
         if not isinstance(ready, dict) or ready.get("ready") is not True:
             raise WorkerDied("the grading process sent an unexpected reply while starting")
         errors = ready.get("cell_errors")
@@ -255,6 +274,12 @@ class Worker:
                          "does your code call sys.exit, os._exit or kill its own process?")
 
     def observe(self, probe: str, params: dict):
+        self.started_at = self.started_at or time.monotonic()
+        if time.monotonic() - self.started_at > NOTEBOOK_BUDGET_S:
+            self.kill()
+            self.broken = (f"grading your notebook took over {NOTEBOOK_BUDGET_S:g} s of the grader's time "
+                           "(restarts after your code ended its process included); the remaining tests are not run")
+            raise WorkerDied(self.broken)
         if self.proc is None or self.proc.poll() is not None:
             self.proc = None
             self._start()

@@ -200,5 +200,14 @@ def equivalent(call, answers, seed, num_classes, batch) -> dict:
         return bad
     call(NAME, model.eval, _on="model.eval()")
     with torch.no_grad():
+        # The grader's weights, not the answer's own: an answer could otherwise pick weights
+        # (zeros, large biases) under which a missing ReLU changes nothing.
+        g = torch.Generator().manual_seed(seed + 7919)
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=g) / fan_in ** 0.5)
+                if module.bias is not None:
+                    module.bias.copy_(torch.rand(module.bias.shape, generator=g) - 0.5)
         return _forward(call, model, lenet_input(seed, batch), f"a batch of {batch} images",
                         weights=True, values=True, catch=True)
