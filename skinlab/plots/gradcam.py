@@ -1,4 +1,9 @@
-"""Grad-CAM (chapter 10): heat maps over the images, with the lesion's outline."""
+"""Grad-CAM (chapter 10): heat maps over the images, with the lesion's outline.
+
+The picture itself is :func:`skinlab.gradcam.overlay` (its jet colour map, as
+``pytorch_grad_cam.show_cam_on_image``), so the book and the ``skinlab gradcam`` command draw
+the same colours for the same heat map.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from PIL import Image
 
+from skinlab.gradcam import overlay
 from skinlab.plots._common import _image_axes_off, _to_display, _to_numpy
 
 
@@ -19,12 +26,21 @@ def _as_list(items, item_ndim: int) -> list:
     return [arr] if arr.ndim == item_ndim else list(arr)
 
 
+def _stretch(cam: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``cam`` resized to the image, bilinear with half-pixel centres."""
+    if cam.shape == (height, width):
+        return cam
+    resized = Image.fromarray(cam.astype(np.float32)).resize((width, height), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
 def gradcam_overlays(images, cams, titles: Sequence[str] | None = None, masks=None,
-                     alpha: float = 0.45, cmap: str = "jet") -> Figure:
-    """One row per image: the image, then the Grad-CAM heatmap over it (``cmap``, ``alpha``).
+                     alpha: float = 0.45) -> Figure:
+    """One row per image: the image, then the Grad-CAM heatmap over it.
 
     ``images``: HxWx3 float in [0, 1] or uint8 (one, or a list/array of them). ``cams``: HxW in
-    [0, 1], any resolution (stretched over the image). ``masks``: optional lesion masks (any
+    [0, 1], any resolution (stretched bilinearly over the image), drawn with
+    :func:`skinlab.gradcam.overlay` at weight ``alpha``. ``masks``: optional lesion masks (any
     resolution, nonzero = lesion) drawn as a white contour on the overlay.
     """
     imgs = _as_list(images, 3)
@@ -50,12 +66,10 @@ def gradcam_overlays(images, cams, titles: Sequence[str] | None = None, masks=No
             raise ValueError(f"gradcam_overlays: cams[{i}] must lie in [0, 1], got range "
                              f"[{np.nanmin(cam):.3g}, {np.nanmax(cam):.3g}]")
         h, w = shown.shape[:2]
-        extent = (-0.5, w - 0.5, h - 0.5, -0.5)  # the image's own pixel extent
+        rgb = np.dstack([shown] * 3) if shown.ndim == 2 else shown[..., :3]
         ax_img, ax_cam = axes[i]
         ax_img.imshow(shown)
-        ax_cam.imshow(shown)
-        ax_cam.imshow(cam, cmap=cmap, alpha=alpha, vmin=0, vmax=1, extent=extent,
-                      interpolation="bilinear")
+        ax_cam.imshow(overlay(rgb, _stretch(cam, h, w), alpha=alpha))
         if mask_list is not None:
             mask = _to_numpy(mask_list[i]).astype(float)
             if mask.ndim == 3:
