@@ -1,12 +1,14 @@
 """Build the course book (``make book``) and check it in a headless browser.
 
     python -m skinlab.bookbuild                    # build _build/html (warnings are errors)
+    python -m skinlab.bookbuild path/to/course     # the course in another folder
     python -m skinlab.bookbuild --profile full     # the guide's settings (meant for a GPU)
     python -m skinlab.bookbuild --edition instructor  # _build/instructor/html, with the listings
     python -m skinlab.bookbuild --install-browser  # apt-get install chromium chromium-driver
     python -m skinlab.bookbuild --browser-check    # screenshots + broken images / JS errors
 
-The chapters run on ``$HAM10000_DIR`` when set, else on the embedded synthetic sample (every page
+The course folder is the one holding the book's ``_config.yml``: the argument, else the current
+folder (or the nearest one above it with ``_config.yml``). The chapters run on ``$HAM10000_DIR`` when set, else on the embedded synthetic sample (every page
 then says so). Execution is cached (``_build/.jupyter_cache``): an unchanged rebuild takes seconds.
 
 Two editions (``--edition``, default ``$SKINLAB_EDITION``, else ``student``):
@@ -32,12 +34,11 @@ import sys
 import time
 from pathlib import Path
 
-from skinlab.profile import BOOK_BUILD_ENV, PROFILE_ENV, REPO_ROOT, code_hash, current_profile, data_hash
+from skinlab.course import CONFIG_FILE, COURSE_ENV, course_root
+from skinlab.course.profile import BOOK_BUILD_ENV, PROFILE_ENV, code_hash, current_profile, data_hash
 
 EDITIONS = ("student", "instructor")
 EDITION_ENV = "SKINLAB_EDITION"
-HTML_DIR = REPO_ROOT / "_build" / "html"  # the students' edition
-SCREENSHOT_DIR = REPO_ROOT / "_build" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -50,19 +51,20 @@ def current_edition(name: str | None = None) -> str:
     return chosen
 
 
-def edition_dir(root: Path = REPO_ROOT, edition: str = "student") -> Path:
+def edition_dir(root: Path | None = None, edition: str = "student") -> Path:
     """Build folder of an edition (its ``html/`` and ``.doctrees/``): the students' edition is
     where ``jupyter-book build`` puts a book, ``_build/``; the instructors' is ``_build/instructor/``."""
     edition = current_edition(edition)
-    return Path(root) / "_build" if edition == "student" else Path(root) / "_build" / edition
+    build_dir = course_root(root) / "_build"
+    return build_dir if edition == "student" else build_dir / edition
 
 
-def html_dir(root: Path = REPO_ROOT, edition: str = "student") -> Path:
+def html_dir(root: Path | None = None, edition: str = "student") -> Path:
     return edition_dir(root, edition) / "html"
 
 
 BOOK_CODE_MODULES = ("data", "synthetic", "split", "balance", "presets", "models", "engine",
-                     "metrics", "cache", "pipeline", "profile", "plots", "gradcam")
+                     "metrics", "cache", "atomic", "pipeline", "course.profile", "plots", "gradcam")
 
 
 def build_key(root: Path, profile) -> str:
@@ -119,12 +121,14 @@ def _sphinx_build(spec: str) -> int:
     return int(result or 0)
 
 
-def build(root: Path = REPO_ROOT, profile: str | None = None, strict: bool = True,
+def build(root: Path | None = None, profile: str | None = None, strict: bool = True,
           extra_args: list[str] | None = None, edition: str | None = None) -> int:
-    """Build one edition of the book (default ``$SKINLAB_EDITION``, else the students');
-    returns the build's exit status (0 = success). ``extra_args`` may hold ``--all`` (re-read
-    every page; execution stays cached)."""
-    root = Path(root)
+    """Build one edition of the book of the course in ``root`` (default :func:`course_root`)
+    (edition default ``$SKINLAB_EDITION``, else the students'); returns the build's exit status
+    (0 = success). ``extra_args`` may hold ``--all`` (re-read every page; execution stays cached)."""
+    root = course_root(root)
+    if not (root / CONFIG_FILE).is_file():
+        raise SystemExit(f"{root} holds no {CONFIG_FILE}: run in the course folder or pass it as an argument")
     chosen = current_profile(profile)  # fails early on a bad profile name
     edition = current_edition(edition)
     if importlib.util.find_spec("jupyter_book") is None:
@@ -142,6 +146,7 @@ def build(root: Path = REPO_ROOT, profile: str | None = None, strict: bool = Tru
     env[BOOK_BUILD_ENV] = "1"
     env[PROFILE_ENV] = chosen.name
     env[EDITION_ENV] = edition
+    env[COURSE_ENV] = str(root)  # the kernels run in book/: they find the course (runs, exercises) here
     # The kernel must be this environment's python, and nbgrader/jupyter tools on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # One compute thread per kernel unless told otherwise: the book's small models gain little
@@ -154,7 +159,7 @@ def build(root: Path = REPO_ROOT, profile: str | None = None, strict: bool = Tru
     spec = json.dumps({"root": str(root), "html": str(out / "html"), "doctrees": str(out / ".doctrees"),
                        "cache": str(root / "_build" / ".jupyter_cache"), "edition": edition,
                        "strict": strict, "fresh": fresh})
-    cmd = [sys.executable, "-c", "import sys; from skinlab.bookbuild import _sphinx_build; "
+    cmd = [sys.executable, "-c", "import sys; from skinlab.course.bookbuild import _sphinx_build; "
            "sys.exit(_sphinx_build(sys.argv[1]))", spec]
     data = env.get("HAM10000_DIR") or "synthetic sample (HAM10000_DIR not set)"
     print(f"building the book ({edition}s' edition): profile {env[PROFILE_ENV]}, data {data}", flush=True)
@@ -201,13 +206,20 @@ _IGNORED_CONSOLE = (
 )
 
 
-def browser_check(pages: list[str], html_dir: Path = HTML_DIR, out_dir: Path = SCREENSHOT_DIR,
+def screenshot_dir(html_dir: Path) -> Path:
+    """Where :func:`browser_check` puts its screenshots: ``screenshots/`` beside ``html/``."""
+    return Path(html_dir).parent / "screenshots"
+
+
+def browser_check(pages: list[str], html_dir: Path, out_dir: Path | None = None,
                   width: int = 1280, height: int = 1600) -> dict[str, list[str]]:
     """Open ``pages`` (paths relative to ``html_dir``) in headless Chromium.
 
-    Saves a screenshot of each under ``out_dir`` and returns ``{page: [problems]}``: images that
-    did not load (``naturalWidth`` 0) and JavaScript errors from the console.
+    Saves a screenshot of each under ``out_dir`` (default :func:`screenshot_dir`) and returns
+    ``{page: [problems]}``: images that did not load (``naturalWidth`` 0) and JavaScript errors
+    from the console.
     """
+    out_dir = Path(out_dir) if out_dir is not None else screenshot_dir(html_dir)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -264,6 +276,8 @@ def browser_check(pages: list[str], html_dir: Path = HTML_DIR, out_dir: Path = S
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m skinlab.bookbuild", description=__doc__.split("\n")[0])
+    p.add_argument("course", nargs="?", default=None,
+                   help=f"the course folder, holding {CONFIG_FILE} (default: the current folder)")
     p.add_argument("--profile", choices=("quick", "full", "smoke"), default=None,
                    help="default: $SKINLAB_PROFILE, else quick")
     p.add_argument("--no-strict", dest="strict", action="store_false", help="don't treat warnings as errors")
@@ -285,13 +299,13 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 2
         problems = browser_check(["index.html", "book/08_training.html", "book/10_gradcam.html"],
-                                 html_dir=html_dir(REPO_ROOT, current_edition(args.edition)))
+                                 html_dir=html_dir(args.course, current_edition(args.edition)))
         bad = {k: v for k, v in problems.items() if v}
         for page, lines in bad.items():
             for line in lines:
                 print(f"{page}: {line}", file=sys.stderr)
         return 1 if bad else 0
-    return build(profile=args.profile, strict=args.strict, extra_args=["--all"] if args.all else None,
+    return build(args.course, profile=args.profile, strict=args.strict, extra_args=["--all"] if args.all else None,
                  edition=args.edition)
 
 

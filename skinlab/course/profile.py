@@ -7,9 +7,11 @@ What a chapter runs on is configuration, never an edit of the chapter:
   minutes on a 2-core CPU, used by tests and CI) or the *full* profile (the guide's settings,
   meant for a GPU), read from ``$SKINLAB_PROFILE`` (:func:`current_profile`).
 
-Heavy results shared between chapters (the trained LeNet, the transfer model...) are trained
-once into ``_build/.skinlab-runs/<profile>-<data hash>/<name>/`` (:func:`runs_dir`) and reused:
-a run folder with ``metrics.json`` is never trained again.
+Every model of the book is trained by ``skinlab.pipeline.train``, the path ``skinlab train``
+takes, from a ``TrainConfig`` (:func:`lenet_config`, :func:`transfer_config`, with the options of
+each experiment as its fields). Runs shared between chapters (the trained LeNet, the transfer
+model...) are trained once into ``<course>/_build/.skinlab-runs/<profile>-<data>-<code hash>/<name>/``
+(:func:`runs_dir`) and reused: a run folder with ``metrics.json`` is never trained again.
 """
 
 from __future__ import annotations
@@ -17,17 +19,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import html
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from skinlab.course import course_root
 
 PROFILE_ENV = "SKINLAB_PROFILE"
 RUNS_ENV = "SKINLAB_RUNS_DIR"
 BOOK_BUILD_ENV = "SKINLAB_BOOK_BUILD"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC_NOTE_CLASS = "skinlab-synthetic-note"
 
 
@@ -148,23 +150,35 @@ def data_hash(source) -> str:
 
 # The modules whose code changes a run's result: runs are cached per hash of their sources.
 TRAINING_MODULES = ("data", "synthetic", "split", "balance", "presets", "models", "engine",
-                    "metrics", "cache", "pipeline", "profile")
+                    "metrics", "cache", "atomic", "pipeline", "course.profile")
+
+
+def _source_files(module: str) -> list[Path]:
+    """The source of ``skinlab.<module>``: its file, or every ``.py`` of a package; none when
+    it does not exist (a module merged into another is hashed there)."""
+    spec = importlib.util.find_spec(f"skinlab.{module}")
+    if spec is None or spec.origin is None:
+        return []
+    if spec.submodule_search_locations:
+        return sorted(p for folder in spec.submodule_search_locations for p in Path(folder).rglob("*.py"))
+    return [Path(spec.origin)]
 
 
 def code_hash(modules=TRAINING_MODULES) -> str:
-    """Short hash of the source of ``skinlab.<module>`` for each of ``modules``."""
+    """Short hash of the source of ``skinlab.<module>`` (a module or a package) for each of ``modules``."""
     h = hashlib.sha256()
-    package = Path(__file__).resolve().parent
     for name in modules:
-        h.update(name.encode() + b"\0" + (package / f"{name}.py").read_bytes())
+        for path in _source_files(name):
+            h.update(f"{name}/{path.name}".encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:8]
 
 
 def runs_dir(profile: Profile | None = None, source=None) -> Path:
-    """Folder of the runs shared between chapters for this profile, dataset and training code."""
+    """Folder of the runs shared between chapters for this profile, dataset and training code:
+    under ``$SKINLAB_RUNS_DIR``, else the course folder's ``_build/.skinlab-runs``."""
     profile = profile or current_profile()
     source = source or data_source(profile)
-    base = Path(os.environ.get(RUNS_ENV) or REPO_ROOT / "_build" / ".skinlab-runs")
+    base = Path(os.environ.get(RUNS_ENV) or course_root() / "_build" / ".skinlab-runs")
     tag = "synthetic" if source.synthetic else "ham10000"
     return base / f"{profile.name}-{tag}-{data_hash(source)}-{code_hash()}"
 
@@ -231,31 +245,40 @@ def lenet_config(profile: Profile | None = None, **overrides):
 
 
 def transfer_config(profile: Profile | None = None, **overrides):
-    """``TrainConfig`` of the book's transfer model (EfficientNet-Lite0, ImageNet weights)."""
+    """``TrainConfig`` of the book's transfer model (EfficientNet-Lite0, ImageNet weights), on
+    the profile's subset of the training images."""
     from skinlab.pipeline import TrainConfig
 
     profile = profile or current_profile()
     cfg = TrainConfig(model=profile.transfer_model, image_size=profile.transfer_size,
                       epochs=profile.transfer_epochs, lr=profile.transfer_lr,
+                      train_images=profile.transfer_train_images,
                       batch_size=profile.batch_size, n_synthetic=profile.n_synthetic,
                       progress=progress_enabled(), figures=False)
     return dataclasses.replace(cfg, **overrides)
 
 
-def train_command(cfg, train_images: int | None = None) -> str:
-    """The ``skinlab train`` command line for a configuration (what to run for full results)."""
+# ``skinlab train`` flags of the TrainConfig fields a chapter may change, in the order shown.
+_FLAGS = (("image_size", "--image-size"), ("batch_size", "--batch-size"), ("weighting", "--weighting"),
+          ("sampling", "--sampling"), ("label_smoothing", "--label-smoothing"), ("rotation", "--rotation"),
+          ("flip", "--no-flip"), ("seed", "--seed"), ("init_seed", "--init-seed"),
+          ("split_file", "--split-file"), ("train_images", "--train-images"))
+
+
+def train_command(cfg) -> str:
+    """The ``skinlab train`` command line of a configuration (what to run for full results)."""
+    from skinlab.pipeline import TrainConfig
+
+    default = TrainConfig()
     parts = ["skinlab train", f"--model {cfg.model}", f"--epochs {cfg.epochs}", f"--lr {cfg.lr:g}"]
-    if cfg.image_size:
-        parts.append(f"--image-size {cfg.image_size}")
-    if cfg.weighting != "median":
-        parts.append(f"--weighting {cfg.weighting}")
-    if cfg.seed:
-        parts.append(f"--seed {cfg.seed}")
+    for field, flag in _FLAGS:
+        value = getattr(cfg, field)
+        if value == getattr(default, field) or value is None:
+            continue
+        parts.append(flag if isinstance(value, bool) else f"{flag} {value:g}" if isinstance(value, float)
+                     else f"{flag} {value}")
     parts.append(f"--out runs/{cfg.model}")
-    line = " ".join(parts)
-    if train_images:
-        line += f"   # the book used only {train_images} training images"
-    return line
+    return " ".join(parts)
 
 
 # --------------------------------------------------------------------------- cached runs
@@ -264,24 +287,14 @@ _PREPARED: dict = {}
 
 
 def prepared(cfg):
-    """``pipeline.prepare_data(cfg)``, memoised per dataset, model and image size in this kernel."""
+    """``pipeline.prepare_data(cfg)`` (split, cached images, statistics), memoised in this kernel."""
     from skinlab.pipeline import prepare_data
 
-    key = (cfg.data, os.environ.get("HAM10000_DIR"), cfg.model, cfg.resolved_image_size(), cfg.seed,
-           tuple(cfg.fractions), cfg.n_synthetic)
+    key = (os.environ.get("HAM10000_DIR"), cfg.data, cfg.model, cfg.resolved_image_size(), cfg.seed,
+           tuple(cfg.fractions), cfg.n_synthetic, cfg.split_file, cfg.train_images)
     if key not in _PREPARED:
         _PREPARED[key] = prepare_data(cfg, log=None)
     return _PREPARED[key]
-
-
-def _read_json(path: Path):
-    return json.loads(Path(path).read_text())
-
-
-def _write_json(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -299,161 +312,54 @@ class Run:
         return f"{self.name}: {summary_line(self.metrics)}"
 
 
-def _load_run(name: str, folder: Path) -> Run:
-    history = _read_json(folder / "history.json") if (folder / "history.json").is_file() else []
-    return Run(name, folder, _read_json(folder / "metrics.json"), history)
+def _read_run(name: str, folder: Path) -> Run:
+    history_file = folder / "history.json"
+    history = json.loads(history_file.read_text()) if history_file.is_file() else []
+    return Run(name, folder, json.loads((folder / "metrics.json").read_text()), history)
 
 
-def cached_train(name: str, cfg, profile: Profile | None = None) -> Run:
-    """``pipeline.train(cfg)`` into ``runs_dir()/name``, skipped when that run already finished."""
+def cached_train(name: str, cfg, profile: Profile | None = None, *, split=None) -> Run:
+    """``pipeline.train(cfg)`` into ``runs_dir()/name``, skipped when that run already finished.
+
+    ``split`` (a Series of "train"/"val"/"test" indexed like the metadata, e.g. the leaky
+    image-level split of chapter 3) is saved in the run folder and trained on through
+    ``cfg.split_file``.
+    """
+    from skinlab.atomic import atomic_write
     from skinlab.pipeline import train
 
     folder = runs_dir(profile) / name
     if not (folder / "metrics.json").is_file():
+        if split is not None:
+            meta = prepared(cfg).metadata
+            split_file = folder / "given-split.csv"
+            with atomic_write(split_file, "w") as fh:
+                split.reindex(meta.index).to_frame("split").assign(image_id=meta["image_id"]).to_csv(fh, index=False)
+            cfg = dataclasses.replace(cfg, split_file=str(split_file))
         train(dataclasses.replace(cfg, out=str(folder), resume=False), log=None)
-    return _load_run(name, folder)
+    return _read_run(name, folder)
 
 
-def _stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Positions of ``n`` items keeping each class's share (at least one per present class)."""
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(labels)
-    if n >= len(labels):
-        return np.arange(len(labels))
-    chosen = []
-    for c in np.unique(labels):
-        pos = np.flatnonzero(labels == c)
-        k = max(1, int(round(n * len(pos) / len(labels))))
-        chosen.append(rng.choice(pos, size=min(k, len(pos)), replace=False))
-    return np.sort(np.concatenate(chosen))
+def load_model(run: Run, cfg=None):
+    """The best weights of ``run`` in a fresh model, in eval mode (``pipeline.load_run``)."""
+    from skinlab.pipeline import load_run
+
+    return load_run(run.folder, device=cfg.device if cfg is not None else "auto")[0]
 
 
-def run_experiment(
-    name: str,
-    cfg,
-    *,
-    split=None,
-    train_images: int | None = None,
-    augment=None,
-    augmentation: bool = True,
-    weighted_sampling: bool = False,
-    init_seed: int | None = None,
-    profile: Profile | None = None,
-) -> Run:
-    """A variant of ``pipeline.train`` for the book's experiments, cached like :func:`cached_train`.
+def test_predictions(run: Run, cfg=None):
+    """``(y_true, y_prob)`` of ``run``'s best model on its test split (saved by the run, or
+    predicted again for runs from before ``predictions.npz`` existed)."""
+    import numpy as np
 
-    The same data preparation, loss, AdamW + cosine schedule, ``engine.fit`` and test metrics as
-    ``skinlab train``, plus: another ``split`` (the leaky image-level one), a stratified subset of
-    ``train_images`` training images, another ``augment`` (a ``BatchAugment``) or none at all
-    (``augmentation=False``),
-    ``weighted_sampling`` (rebalance by sampling instead of loss weights) and ``init_seed`` (a
-    different initialisation on the same split, for ensembles). Test-set probabilities are saved
-    as ``predictions.npz``.
-    """
-    import torch
-    from torch import nn
-
-    from skinlab import balance, engine, metrics, models, presets
-    from skinlab.data import CLASSES
-    from skinlab.split import SPLITS
-
-    folder = runs_dir(profile) / name
-    if (folder / "metrics.json").is_file():
-        return _load_run(name, folder)
-    data = prepared(cfg)
-    index = dict(data.index)
-    mean, std = data.mean, data.std
-    if split is not None:
-        index = {s: np.flatnonzero(split.reindex(data.metadata.index).to_numpy() == s) for s in SPLITS}
-        if models.input_stats(cfg.model) is None:  # statistics of *this* training split
-            mean, std = presets.measure_mean_std(data.images[index["train"]])
-    if train_images:
-        labels = data.metadata["label"].to_numpy()
-        index["train"] = index["train"][_stratified_subset(labels[index["train"]], train_images, cfg.seed)]
-    view = dataclasses.replace(data, index=index, mean=mean, std=std)
-
-    engine.seed_everything(cfg.seed if init_seed is None else init_seed)
-    device = engine.select_device(cfg.device)
-    train_labels = view.labels("train")
-    weights = None
-    if cfg.weighting != "none" and not weighted_sampling:
-        weights = balance.median_frequency_weights(train_labels, len(CLASSES))
-        if cfg.weighting == "sqrt":
-            weights = weights.sqrt()
-    criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device),
-                                    label_smoothing=cfg.label_smoothing)
-    model = models.build_model(cfg.model, num_classes=len(CLASSES), pretrained=cfg.pretrained,
-                               allow_random_init=cfg.allow_random_init, freeze_backbone=cfg.freeze_backbone)
-    channels_last = models.prefers_channels_last(cfg.model, device)  # as skinlab train does
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                  lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-                 if cfg.scheduler == "cosine" else None)
-    sampler = None
-    if weighted_sampling:
-        counts = balance.class_counts(train_labels, len(CLASSES))
-        sampler = torch.utils.data.WeightedRandomSampler(
-            torch.as_tensor(1.0 / counts[train_labels], dtype=torch.float64), num_samples=len(train_labels),
-            replacement=True, generator=torch.Generator().manual_seed(cfg.seed))
-    train_loader = view.loader("train", cfg.batch_size, shuffle=sampler is None,
-                               generator=torch.Generator().manual_seed(cfg.seed), sampler=sampler)
-    folder.mkdir(parents=True, exist_ok=True)
-    history = engine.fit(
-        model, train_loader, view.loader("val", 256), criterion, optimizer, cfg.epochs, device,
-        scheduler=scheduler, out_dir=folder, seed=cfg.seed if init_seed is None else init_seed,
-        train_transform=augment or presets.BatchAugment(mean, std, train=augmentation, channels_last=channels_last),
-        eval_transform=presets.BatchAugment(mean, std, train=False, channels_last=channels_last),
-        progress=cfg.progress, log=None,
-    )
-    best = engine.load_checkpoint(folder / "best.pt", map_location=device)
-    model.load_state_dict(best["model"])
-    plain = presets.BatchAugment(mean, std, train=False, channels_last=channels_last)
-    y_true, y_prob = engine.predict(model, view.loader("test", 256), device, batch_transform=plain)
-    # The metrics of these very predictions (what evaluate_split would compute, one pass fewer).
-    result = {"split": "test", **metrics.compute_metrics(y_true, y_prob)}
-    result.update({
-        "model": cfg.model, "best_epoch": best["best"]["epoch"], "epochs": cfg.epochs,
-        "train_images": int(len(index["train"])), "synthetic": data.source.synthetic,
-        "majority_baseline": metrics.majority_baseline(train_labels, view.labels("test")),
-    })
-    np.savez(folder / "predictions.npz", y_true=y_true, y_prob=y_prob, test_index=index["test"])
-    _write_json({**dataclasses.asdict(cfg), "image_size": cfg.resolved_image_size(), "mean": mean, "std": std,
-                 "train_images": train_images, "weighted_sampling": weighted_sampling,
-                 "augmentation": augmentation if augment is None else repr(augment),
-                 "init_seed": init_seed}, folder / "config.json")
-    _write_json(history, folder / "history.json")
-    _write_json(result, folder / "metrics.json")
-    return _load_run(name, folder)
-
-
-def load_model(run: Run, cfg):
-    """The best weights of ``run`` in a fresh model built from ``cfg`` (eval mode, CPU/GPU auto)."""
-    from skinlab import engine, models
-    from skinlab.data import CLASSES
-
-    device = engine.select_device(cfg.device)
-    model = models.build_model(cfg.model, num_classes=len(CLASSES), pretrained=False, allow_random_init=True)
-    model.load_state_dict(engine.load_checkpoint(run.folder / "best.pt", map_location=device)["model"])
-    return model.to(device).eval()
-
-
-def test_predictions(run: Run, cfg):
-    """``(y_true, y_prob)`` of ``run``'s best model on the test split (saved, or computed once)."""
     saved = run.folder / "predictions.npz"
     if saved.is_file():
-        z = np.load(saved)
-        return z["y_true"], z["y_prob"]
-    from skinlab import engine, presets
+        with np.load(saved) as z:
+            return z["y_true"], z["y_prob"]
+    from skinlab.pipeline import load_run, predict_split, prepare_data
 
-    data = prepared(cfg)
-    model = load_model(run, cfg)
-    device = next(model.parameters()).device
-    plain = presets.BatchAugment(data.mean, data.std, train=False)
-    y_true, y_prob = engine.predict(model, data.loader("test", 256), device, batch_transform=plain)
-    np.savez(saved, y_true=y_true, y_prob=y_prob, test_index=data.index["test"])
-    return y_true, y_prob
+    model, run_cfg, device = load_run(run.folder)
+    return predict_split(model, prepare_data(run_cfg, log=None), "test", device)
 
 
 def metrics_table(runs: dict, baseline: dict | None = None):
