@@ -193,7 +193,7 @@ def _cmd_gradcam(args) -> int:
     raw = json.loads((Path(args.run) / "config.json").read_text())
     # The pixels the model was trained on: decoded and resized as the image cache does, then
     # normalised by the run's statistics as its evaluation batches were.
-    pixels = torch.from_numpy(decode_resized(str(path), int(raw["image_size"])))[None]
+    pixels = torch.tensor(decode_resized(str(path), int(raw["image_size"])))[None]
     x = BatchAugment(raw["mean"], raw["std"], train=False).to(device)(pixels)[0]
     rgb = pixels[0].permute(1, 2, 0).numpy() / 255.0
     class_idx = None
