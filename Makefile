@@ -1,13 +1,13 @@
 # skinlab: two commands do all set-up on a fresh machine.
 #   make book  -> creates .venv if missing, installs the project, builds the book into _build/html
-#   make test  -> creates .venv if missing, installs the project, runs the whole test suite
+#   make test  -> creates .venv if missing, installs the project (+ chromium, bubblewrap), runs the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book test install browser bench clean release
+.PHONY: book test install browser sandbox bench clean release
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,14 @@ book: $(STAMP)
 browser: $(STAMP)
 	-$(BIN)/python -m skinlab.bookbuild --install-browser
 
-test: $(STAMP) browser
+# bubblewrap: the grading sandbox for student code (Debian package; needs root or sudo).
+sandbox: $(STAMP)
+	@command -v bwrap >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap; } \
+	  || echo "warning: could not install bubblewrap: grading will refuse to run student code without --unsandboxed"
+	-$(BIN)/python -m skinlab.grading.sandbox check
+
+test: $(STAMP) browser sandbox
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

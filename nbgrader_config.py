@@ -35,7 +35,21 @@ c.Execute.interrupt_on_timeout = True
 # A deleted test cell is put back (and run) instead of leaving the notebook ungradable.
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback without hidden tests: their source and their traceback lines are removed.
+# A flood of output is cut after the grades are saved (skinlab/grading/outputs.py). Assigned, not
+# appended: nbgrader loads this file twice (from the cwd and the course root).
+from nbgrader.converters import Autograde  # noqa: E402
+
+from skinlab.grading.outputs import LimitOutputBytes  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [*Autograde.class_traits()["autograde_preprocessors"].default(), LimitOutputBytes]
+
+# `nbgrader export` by hand writes grades/nbgrader_export.csv, not ./grades.csv (`--to FILE`
+# overrides); `python -m skinlab.grading grade` writes grades/grades.csv with more columns.
+os.makedirs(os.path.join(_here, "grades"), exist_ok=True)
+c.ExportPlugin.to = os.path.join(_here, "grades", "nbgrader_export.csv")
+
+# Feedback without hidden tests: their source and their traceback lines are removed, and each
+# test cell shows the verifier's verdict (skinlab/grading/verdicts.py) when the batch was verified.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 

@@ -3,6 +3,7 @@
     python -m bench                 # data + training + gpu, full size (10,015 images)
     python -m bench --quick         # 1,000 images, smaller training runs
     python -m bench --course        # also the book build and autograding (slow)
+    python -m bench --course --skip-book --only course --class-size 30 --class-jobs 1 2   # a class
     python -m bench --only data     # one group: data, training, gpu, course
     python -m bench --threads 1     # one torch thread (steadier figures on a shared machine)
 
@@ -68,6 +69,10 @@ def main(argv=None) -> int:
     p.add_argument("--course", action="store_true", help="also time the book build and autograding")
     p.add_argument("--skip-book", action="store_true", help="with --course: autograding only (the cold book build takes minutes)")
     p.add_argument("--only", choices=GROUPS, action="append", help="run only these groups (repeatable)")
+    p.add_argument("--class-size", type=int, default=0,
+                   help="with --course: also grade a class of N students x 5 exercises (the issue's budget: 30)")
+    p.add_argument("--class-jobs", type=int, nargs="+", default=[2],
+                   help="with --class-size: the --jobs values to grade the class with (e.g. 1 2)")
     p.add_argument("--out", default=str(HERE), help="folder for results.md / results.json (default bench/)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's, one per core); 1 is steadier on a shared machine")
@@ -83,7 +88,8 @@ def main(argv=None) -> int:
     for group in groups:
         module = __import__(f"bench.{'data_pipeline' if group == 'data' else group}", fromlist=["run"])
         print(f"== {group}", flush=True)
-        kwargs = {"book": not args.skip_book} if group == "course" else {}
+        kwargs = ({"book": not args.skip_book, "students": args.class_size, "jobs": tuple(args.class_jobs)}
+                  if group == "course" else {})
         rows = module.run(quick=args.quick, log=lambda m: print(f"  {m}", flush=True), **kwargs)
         for r in rows:
             if isinstance(r, Skipped):

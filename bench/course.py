@@ -89,7 +89,7 @@ def grading(log=print) -> list:
                               cwd=course, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             return [Skipped("course", f"grading failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")]
-        return [Row("course", "autograde 1 student x 5 assignments (nbgrader)", "target 45 s", 45.0, seconds, "s",
+        return [Row("course", "autograde 1 student x 5 assignments (nbgrader + verifier, sandboxed)", "target 45 s", 45.0, seconds, "s",
                     target="<= 45 s", passed=seconds <= 45)]
     except (subprocess.CalledProcessError, OSError, AttributeError) as exc:
         return [Skipped("course", f"grading benchmark could not run: {exc}")]
@@ -97,8 +97,59 @@ def grading(log=print) -> list:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run(quick: bool = False, log=print, book: bool = True) -> list:
+CLASS_MIX = ("solution", "mistake", "solution", "raises", "untouched", "solution")  # no infinite loops
+
+
+def _write_mixed_class(module, release_dir: Path, out: Path, students: int) -> None:
+    """``students`` students, each handing in all five exercises, cycling through CLASS_MIX."""
+    import nbformat
+
+    for i in range(students):
+        kind = CLASS_MIX[i % len(CLASS_MIX)]
+        for aid in module.POINTS:
+            nb = module.submission(release_dir / aid / f"{aid}.ipynb", aid, kind)
+            target = out / f"s{i:02d}_{kind}" / aid / f"{aid}.ipynb"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, str(target))
+
+
+def grading_class(log=print, students: int = 30, jobs=(2,)) -> list:
+    """A class of ``students`` x 5 exercises, graded in one batch at each ``jobs`` (target 15 min for 30 at 2 cores)."""
+    tmp = Path(tempfile.mkdtemp(prefix="skinlab-bench-class-"))
+    rows = []
+    try:
+        course = _copy_course(tmp / "course")
+        spec = importlib.util.spec_from_file_location("simulated_class", course / "solutions" / "simulated_class.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        env = _env(tmp)
+        py = [sys.executable, "-m", "skinlab.grading", "--course-dir", str(course)]
+        _write_mixed_class(module, course / "exercises", tmp / "class", students)
+        for n in jobs:
+            for leftover in ("submitted", "autograded", "feedback", "verified", "gradebook.db"):
+                shutil.rmtree(course / leftover, ignore_errors=True) if leftover != "gradebook.db" else \
+                    (course / leftover).unlink(missing_ok=True)
+            log(f"course: autograding a class of {students} x 5 with --jobs {n}")
+            seconds, proc = timed(subprocess.run, py + ["grade", str(tmp / "class"), "--out", str(tmp / f"grades{n}"),
+                                                        "--jobs", str(n), "--seed", "1"],
+                                  cwd=course, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                rows.append(Skipped("course", f"class grading failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}"))
+                continue
+            budget = 900.0 * students / 30
+            rows.append(Row("course", f"autograde {students} students x 5 assignments, --jobs {n}", f"target {budget:.0f} s",
+                            budget, seconds, "s", target=f"<= {budget:.0f} s", passed=seconds <= budget))
+    except (subprocess.CalledProcessError, OSError, AttributeError) as exc:
+        rows.append(Skipped("course", f"class grading benchmark could not run: {exc}"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def run(quick: bool = False, log=print, book: bool = True, students: int = 0, jobs=(2,)) -> list:
     rows = grading(log)
+    if students:
+        rows += grading_class(log, students, jobs)
     if book:
         rows += globals()["book"](log)
     else:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skinlab.data.layout import ENV_VAR
+
 
 def train_one(name: str, cfg: dict, out: Path, threads: int) -> dict:
     import torch
@@ -57,7 +59,7 @@ def train_one(name: str, cfg: dict, out: Path, threads: int) -> dict:
 def run_grid(grid_file: Path, out: Path, parallel: int, deadline_s: float, data: str | None, threads: int) -> int:
     grid = json.loads(Path(grid_file).read_text())
     out.mkdir(parents=True, exist_ok=True)
-    data = data or os.environ.get("HAM10000_DIR")
+    data = data or os.environ.get(ENV_VAR)
     pending = [(n, c) for n, c in grid.items() if not (out / f"{n}.json").exists()]  # resumable
     stop_at = time.time() + deadline_s
     running: dict[str, subprocess.Popen] = {}
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--parallel", type=int, default=1)
     r.add_argument("--deadline", type=float, default=float("inf"), help="seconds after which no run is started and running ones stop")
-    r.add_argument("--data", default=None, help="dataset folder (default: $HAM10000_DIR)")
+    r.add_argument("--data", default=None, help=f"dataset folder (default: ${ENV_VAR})")
     r.add_argument("--threads", type=int, default=2, help="torch threads per run")
     o = sub.add_parser("one", help=argparse.SUPPRESS)
     o.add_argument("name")

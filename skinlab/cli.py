@@ -30,6 +30,7 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from skinlab.data import ENV_VAR
     from skinlab.models import MODEL_NAMES
     from skinlab.pipeline import SAMPLINGS, WEIGHTINGS, TrainConfig
 
@@ -45,14 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", type=_size, default=(200, 150), help="WIDTHxHEIGHT (default 200x150)")
     synth.add_argument("--overwrite", action="store_true")
     check = data.add_parser("check", help="validate a dataset folder and report counts")
-    check.add_argument("dir", nargs="?", default=None, help="dataset folder (default: $HAM10000_DIR)")
+    check.add_argument("dir", nargs="?", default=None, help=f"dataset folder (default: ${ENV_VAR})")
     check.add_argument("--no-images", action="store_true", help="skip decoding every image")
     dl = data.add_parser("download", help="download HAM10000 from Harvard Dataverse, verified")
     dl.add_argument("dir", nargs="?", default="HAM10000", help="destination (default ./HAM10000)")
 
     t = sub.add_parser("train", help="train a model and write a run folder")
     d = TrainConfig()
-    t.add_argument("--data", default=None, help="dataset folder (default: $HAM10000_DIR, else the synthetic sample)")
+    t.add_argument("--data", default=None, help=f"dataset folder (default: ${ENV_VAR}, else the synthetic sample)")
     t.add_argument("--model", default=d.model, choices=MODEL_NAMES)
     t.add_argument("--out", default=None, help="run folder (default runs/MODEL)")
     t.add_argument("--image-size", type=int, default=None, help="side in pixels (default: the model's, LeNet 32)")
@@ -134,7 +135,7 @@ def _cmd_data(args) -> int:
             print(f"  {c:6s} {summary['classes'][c]:6d}  {data.CLASS_NAMES[c]}")
         return 0
     if args.data_command == "download":
-        from skinlab.download import download_ham10000
+        from skinlab.data.download import download_ham10000
 
         root = download_ham10000(args.dir)
         print(f"HAM10000 is in {root}")
@@ -177,7 +178,7 @@ def _cmd_gradcam(args) -> int:
 
     from skinlab import data as D
     from skinlab import gradcam, plots
-    from skinlab.cache import decode_resized
+    from skinlab.data.cache import decode_resized
     from skinlab.models import default_target_layer
     from skinlab.pipeline import load_run
     from skinlab.presets import BatchAugment
@@ -185,7 +186,7 @@ def _cmd_gradcam(args) -> int:
     model, cfg, device = load_run(args.run, args.data, args.device)
     path = Path(args.image)
     if not path.is_file():
-        root = D.resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic, seed=cfg.seed).root
+        root = D.resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic).root
         images = D.find_images(root)
         if args.image not in images:
             raise D.DataError(f"{args.image}: neither an image file nor an image_id in {root}")
@@ -246,7 +247,7 @@ def _is_user_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover
         pass
     try:
-        from skinlab.download import DownloadError
+        from skinlab.data.download import DownloadError
 
         user_errors.append(DownloadError)
     except ImportError:

@@ -15,13 +15,14 @@ how much of the CAM falls on the lesion, using HAM10000's segmentation masks (:f
 from __future__ import annotations
 
 import operator
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+
+from skinlab.data.images import load_mask  # the one mask reader, re-exported here
 
 __all__ = [
     "ActivationsAndGradients",
@@ -241,15 +242,6 @@ def cam_mask_score(cam: np.ndarray, mask) -> float:
     if total == 0:
         return 0.0
     return float(cam[inside].sum() / total)
-
-
-def load_mask(path: str | Path) -> np.ndarray:
-    """Read a HAM10000 segmentation PNG (white = lesion) as a bool array (H, W)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"segmentation mask not found: {path}")
-    with Image.open(path) as img:
-        return np.asarray(img.convert("L")) >= 128
 
 
 def _jet_lut() -> np.ndarray:

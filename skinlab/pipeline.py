@@ -24,8 +24,8 @@ from torch import nn
 
 from skinlab import balance, distributed, engine, metrics, models, presets
 from skinlab.atomic import atomic_write, write_json
-from skinlab.cache import TensorBatchLoader, load_resized
-from skinlab.data import CLASSES, DataSource, load_metadata, resolve_data_dir
+from skinlab.data import CLASSES, SYNTHETIC_SAMPLE_SIZE, DataSource, load_metadata, resolve_data_dir
+from skinlab.data.cache import TensorBatchLoader, load_resized
 from skinlab.split import DEFAULT_FRACTIONS, SPLITS, assert_no_leak, load_split, split_by_lesion, stratified_subset
 
 WEIGHTINGS = ("median", "sqrt", "none")
@@ -64,7 +64,7 @@ class TrainConfig:
     tta: bool = False
     resume: bool = False
     workers: int | None = None
-    n_synthetic: int = 2000
+    n_synthetic: int = SYNTHETIC_SAMPLE_SIZE
     progress: bool = True
     figures: bool = True
     extra: dict = field(default_factory=dict)
@@ -112,8 +112,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
     main = distributed.is_main()
     # Under torchrun, rank 0 makes the synthetic sample / image cache; the others then read it.
     with distributed.main_first():
-        source = resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic, seed=cfg.seed,
-                                  progress=cfg.progress and main)
+        source = resolve_data_dir(cfg.data, n_synthetic=cfg.n_synthetic, progress=cfg.progress and main)
         if log:
             log(f"data: {source.description}")
         metadata = load_metadata(source.root)

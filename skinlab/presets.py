@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torchvision import transforms as T
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from skinlab.models.spec import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (skinlab.presets.IMAGENET_*)
+
 ROTATION_DEGREES = 60.0
 
 

@@ -21,9 +21,11 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def ham_dir() -> Path:
     """The real HAM10000 folder, or skip (set HAM10000_DIR to run these tests)."""
-    d = os.environ.get("HAM10000_DIR")
+    from skinlab.data import ENV_VAR
+
+    d = os.environ.get(ENV_VAR)
     if not d or not (Path(d) / "HAM10000_metadata.csv").is_file():
-        pytest.skip("HAM10000_DIR is not set to the real dataset")
+        pytest.skip(f"{ENV_VAR} is not set to the real dataset")
     return Path(d)
 
 
@@ -58,4 +60,6 @@ def one_torch_thread():
 def private_cache(tmp_path, monkeypatch):
     """Caches in the test's own folder, and the synthetic sample unless a test says otherwise."""
     monkeypatch.setenv("SKINLAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("HAM10000_DIR", raising=False)
+    from skinlab.data import ENV_VAR
+
+    monkeypatch.delenv(ENV_VAR, raising=False)

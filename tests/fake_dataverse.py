@@ -1,6 +1,7 @@
 """A tiny fake Harvard Dataverse on 127.0.0.1 for the download tests.
 
-Serves the dataset listing (`/api/datasets/:persistentId/?persistentId=...`) and the
+Serves the dataset listing (`/api/datasets/:persistentId?persistentId=...`, with or without
+a slash before the "?" as Dataverse does) and the
 files (`/api/access/datafile/{id}`, `?format=original` for ingested tables), with
 per-file faults: corrupt bytes, cut connections, HTTP 500 and ignored Range requests.
 Every request is recorded so tests can assert what the client asked for.
@@ -130,7 +131,7 @@ def _handler_for(server: FakeDataverse):
             query = dict(urllib.parse.parse_qsl(parsed.query))
             range_header = self.headers.get("Range")
 
-            if parsed.path == "/api/datasets/:persistentId/":
+            if parsed.path.rstrip("/") == "/api/datasets/:persistentId":
                 if query.get("persistentId") != server.doi:
                     body = json.dumps({"status": "ERROR", "message": "not found"}).encode()
                     return self._send(404, body)

@@ -66,6 +66,18 @@ def test_bad_flag_values_are_rejected_by_argparse(capsys):
     assert "three numbers" in capsys.readouterr().err
 
 
+def test_model_choices_come_from_the_registry(capsys):
+    from skinlab.cli import build_parser
+    from skinlab.models import MODEL_NAMES
+
+    args = build_parser().parse_args(["train", "--model", "efficientnet_lite2"])
+    assert args.model == "efficientnet_lite2"
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "efficientnet_lite9"])
+    err = capsys.readouterr().err
+    assert all(name in err for name in MODEL_NAMES) and "efficientnet_lite1" in err
+
+
 @pytest.mark.realdata
 def test_short_lenet_run_on_real_images_beats_majority_balanced_accuracy(ham_dir, tmp_path):
     from skinlab.pipeline import TrainConfig, train

@@ -10,6 +10,7 @@ import torch
 from skinlab.data import (
     CLASS_NAMES,
     CLASSES,
+    ENV_VAR,
     IMAGE_FOLDERS,
     DataError,
     HAM10000Dataset,
@@ -73,21 +74,46 @@ def test_dataset_returns_tensor_and_label(synth_dir):
     assert y == m["label"].iloc[3] and len(ds) == 5
 
 
+def test_the_dataset_variable_is_the_one_the_book_documents():
+    assert ENV_VAR == "HAM10000_DIR"  # book/01_introduction.md, book/02_data.md, README.md
+
+
+def test_old_module_names_are_the_same_modules():
+    """skinlab.cache / .download / .synthetic moved under skinlab.data; the old names are the same
+    module objects, so a monkeypatch through either reaches the code that runs."""
+    import importlib
+
+    for name in ("cache", "download", "synthetic"):
+        assert importlib.import_module(f"skinlab.{name}") is importlib.import_module(f"skinlab.data.{name}")
+
+
 def test_resolve_prefers_argument_then_env(monkeypatch, synth_dir, tmp_path):
-    monkeypatch.setenv("HAM10000_DIR", str(tmp_path))
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
     assert resolve_data_dir(synth_dir).root == synth_dir
     assert resolve_data_dir().root == tmp_path
-    monkeypatch.setenv("HAM10000_DIR", str(tmp_path / "nope"))
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "nope"))
     with pytest.raises(DataError, match="does not exist"):
         resolve_data_dir()
 
 
 def test_default_is_the_synthetic_sample_and_says_so(monkeypatch, tmp_path):
-    monkeypatch.delenv("HAM10000_DIR", raising=False)
+    monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.setenv("SKINLAB_CACHE", str(tmp_path))
     src = resolve_data_dir(n_synthetic=80, progress=False)
     assert src.synthetic and "synthetic sample" in src.description
     assert summarize(load_metadata(src.root))["images"] == 80
+
+
+def test_synthetic_sample_is_the_same_whatever_the_training_seed(private_cache):
+    """`skinlab train --seed 1` trains on the same synthetic data as `--seed 0`: the sample has a
+    seed of its own; the training seed only draws the split, the initial weights and the batches."""
+    from skinlab.pipeline import TrainConfig, prepare_data
+
+    prepared = [prepare_data(TrainConfig(seed=seed, n_synthetic=70, progress=False), log=None)
+                for seed in (0, 1)]
+    assert prepared[0].source.root == prepared[1].source.root
+    pd.testing.assert_frame_equal(prepared[0].metadata, prepared[1].metadata)
+    assert torch.equal(prepared[0].images, prepared[1].images)
 
 
 @pytest.mark.realdata

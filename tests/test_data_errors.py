@@ -43,7 +43,7 @@ def base_sample(tmp_path_factory) -> Path:
 def ds(base_sample, tmp_path, monkeypatch) -> Path:
     """A private, damageable copy of the base sample; caches go to a tmp dir."""
     monkeypatch.setenv("SKINLAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("HAM10000_DIR", raising=False)
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
     root = tmp_path / "ham"
     shutil.copytree(base_sample, root)
     return root

@@ -1,4 +1,5 @@
-"""skinlab.download against a fake Dataverse on 127.0.0.1 (never a real host)."""
+"""skinlab.data.download (pooch + a resuming downloader) against a fake Dataverse on 127.0.0.1
+(never a real host)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import csv
 import hashlib
 import io
 import socket
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -15,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinlab import download as dl
-from skinlab.download import DownloadError, download_file, download_ham10000, list_files, unpack
+from skinlab.data import dataverse
+from skinlab.data import download as dl
+from skinlab.data.download import DownloadError, download_file, download_ham10000, list_files, unpack
 
 try:
     from fake_dataverse import ALWAYS, FakeDataverse, FakeFile
@@ -27,6 +27,7 @@ IMAGE_IDS = {"HAM10000_images_part_1": ["ISIC_0000001", "ISIC_0000002"],
              "HAM10000_images_part_2": ["ISIC_0000003"]}
 ALL_IDS = [i for ids in IMAGE_IDS.values() for i in ids]
 MASKS = "HAM10000_segmentations_lesion_tschandl"
+LISTING_PATH = "/api/datasets/:persistentId"  # as pooch asks for it (Dataverse also takes a "/")
 
 
 def _jpeg(seed: int) -> bytes:
@@ -134,7 +135,7 @@ def test_listing_of_older_servers_md5_field_and_no_original_name():
     entry = {"label": "HAM10000_metadata.tab", "dataFile": {
         "id": 7, "filename": "HAM10000_metadata.tab", "filesize": 10, "md5": "ABCDEF",
         "originalFileFormat": "text/csv", "tabularData": True}}
-    remote = dl._remote_from_listing(entry)
+    remote = dataverse._remote_from_listing(entry)
     assert (remote.name, remote.original, remote.size) == ("HAM10000_metadata.csv", True, None)
     assert (remote.checksum_type, remote.checksum) == ("MD5", "abcdef")
 
@@ -179,7 +180,7 @@ def test_second_run_downloads_nothing(contents, tmp_path):
         log: list[str] = []
         _fetch_all(tmp_path, server, log=log.append)
         new = server.requests[first:]
-    assert [r.path for r in new] == ["/api/datasets/:persistentId/"]  # the listing only
+    assert [r.path for r in new] == [LISTING_PATH]  # the listing only
     assert sum("already downloaded and verified" in line for line in log) == 4
 
 
@@ -360,16 +361,15 @@ def test_offline_is_one_line(tmp_path):
 def test_dns_failure_names_dataverse(monkeypatch, tmp_path):
     calls = []
 
-    def no_dns(request, timeout=None):  # stands in for the network: nothing leaves this machine
-        calls.append(request.full_url)
-        raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+    def no_dns(host, port, *args, **kwargs):  # stands in for DNS: nothing leaves this machine
+        calls.append((host, port))
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
 
-    monkeypatch.setattr(urllib.request, "urlopen", no_dns)
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     monkeypatch.delenv("SKINLAB_DATAVERSE_URL", raising=False)
     with pytest.raises(DownloadError, match=r"^cannot reach dataverse\.harvard\.edu: offline\? \(gaierror"):
         download_ham10000(tmp_path, progress=False, backoff=0, log=[].append)
-    assert calls == ["https://dataverse.harvard.edu/api/datasets/:persistentId/"
-                     "?persistentId=doi%3A10.7910%2FDVN%2FDBW86T"]  # one try: DNS failures aren't retried
+    assert calls == [("dataverse.harvard.edu", 443)]  # one try: DNS failures aren't retried
 
 
 # ---------------------------------------------------------------------------- unpack

@@ -447,9 +447,11 @@ def test_overlay_bad_input():
 
 @pytest.mark.realdata
 def test_real_ham10000_mask_and_cam():
-    root = os.environ.get("HAM10000_DIR")
+    from skinlab.data import ENV_VAR
+
+    root = os.environ.get(ENV_VAR)
     if not root:
-        pytest.skip("HAM10000_DIR is not set")
+        pytest.skip(f"{ENV_VAR} is not set")
     root = Path(root)
     mask_dir = root / "HAM10000_segmentations_lesion_tschandl"
     mask_path = next(iter(sorted(mask_dir.glob("ISIC_*_segmentation.png"))), None)

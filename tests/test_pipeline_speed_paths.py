@@ -119,7 +119,7 @@ def test_batch_augment_can_give_channels_last_on_cpu_with_the_same_values():
 def test_channels_last_where_it_was_measured_faster():
     from skinlab.models import prefers_channels_last
 
-    assert prefers_channels_last("efficientnet_lite0", "cpu")
+    assert all(prefers_channels_last(f"efficientnet_lite{v}", "cpu") for v in (0, 1, 2))
     assert not prefers_channels_last("lenet", "cpu") and not prefers_channels_last("resnet18", "cpu")
     assert all(prefers_channels_last(m, "cuda") for m in ("lenet", "resnet18", "efficientnet_lite0"))
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinlab.synthetic import (
+from skinlab.data.synthetic import (
     CSV_COLUMNS,
     MIN_LESIONS_PER_CLASS,
     REAL_STATS,
@@ -49,7 +49,7 @@ def small(tmp_path_factory):
 
 def test_layout_matches_the_official_download(small):
     assert sorted(p.name for p in small.iterdir()) == sorted(
-        [*PARTS, MASKS, "HAM10000_metadata.csv", "README.md"])
+        [*PARTS, MASKS, "HAM10000_metadata.csv", "README.md", "SYNTHETIC"])  # + the marker
     assert (small / "HAM10000_metadata.csv").read_text().splitlines()[0] == HEADER
     rows = read_rows(small)
     assert len(rows) == 150
@@ -340,9 +340,11 @@ def test_a_small_cnn_learns_the_classes_but_not_perfectly(tmp_path, one_torch_th
 
 @pytest.mark.realdata
 def test_embedded_statistics_match_the_real_metadata():
-    root = os.environ.get("HAM10000_DIR")
+    from skinlab.data import ENV_VAR
+
+    root = os.environ.get(ENV_VAR)
     if not root:
-        pytest.skip("HAM10000_DIR is not set")
+        pytest.skip(f"{ENV_VAR} is not set")
     import pandas as pd
 
     meta = pd.read_csv(Path(root) / "HAM10000_metadata.csv", dtype={"age": str})

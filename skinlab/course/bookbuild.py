@@ -8,8 +8,8 @@
     python -m skinlab.bookbuild --browser-check    # screenshots + broken images / JS errors
 
 The course folder is the one holding the book's ``_config.yml``: the argument, else the current
-folder (or the nearest one above it with ``_config.yml``). The chapters run on ``$HAM10000_DIR`` when set, else on the embedded synthetic sample (every page
-then says so). Execution is cached (``_build/.jupyter_cache``): an unchanged rebuild takes seconds.
+folder (or the nearest one above it with ``_config.yml``). The chapters run on ``$HAM10000_DIR``
+when set, else on the embedded synthetic sample (every page then says so). Execution is cached (``_build/.jupyter_cache``): an unchanged rebuild takes seconds.
 
 Two editions (``--edition``, default ``$SKINLAB_EDITION``, else ``student``):
 
@@ -36,6 +36,7 @@ from pathlib import Path
 
 from skinlab.course import CONFIG_FILE, COURSE_ENV, course_root
 from skinlab.course.profile import BOOK_BUILD_ENV, PROFILE_ENV, code_hash, current_profile, data_hash
+from skinlab.data.layout import ENV_VAR
 
 EDITIONS = ("student", "instructor")
 EDITION_ENV = "SKINLAB_EDITION"
@@ -161,7 +162,7 @@ def build(root: Path | None = None, profile: str | None = None, strict: bool = T
                        "strict": strict, "fresh": fresh})
     cmd = [sys.executable, "-c", "import sys; from skinlab.course.bookbuild import _sphinx_build; "
            "sys.exit(_sphinx_build(sys.argv[1]))", spec]
-    data = env.get("HAM10000_DIR") or "synthetic sample (HAM10000_DIR not set)"
+    data = env.get(ENV_VAR) or f"synthetic sample ({ENV_VAR} not set)"
     print(f"building the book ({edition}s' edition): profile {env[PROFILE_ENV]}, data {data}", flush=True)
     t0 = time.perf_counter()
     rc = subprocess.call(cmd, cwd=root, env=env)

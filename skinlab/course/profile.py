@@ -19,13 +19,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import html
-import importlib.util
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from skinlab.course import course_root
+from skinlab.data.layout import ENV_VAR
+from skinlab.data.source import SYNTHETIC_SAMPLE_SIZE
 
 PROFILE_ENV = "SKINLAB_PROFILE"
 RUNS_ENV = "SKINLAB_RUNS_DIR"
@@ -51,7 +52,7 @@ class Profile:
     transfer_train_images: int | None  # None: the whole training split
     ensemble_size: int
     gradcam_images: int
-    n_synthetic: int = 2000
+    n_synthetic: int = SYNTHETIC_SAMPLE_SIZE
     batch_size: int = 64
 
     def as_table(self) -> dict:
@@ -153,23 +154,25 @@ TRAINING_MODULES = ("data", "synthetic", "split", "balance", "presets", "models"
                     "metrics", "cache", "atomic", "pipeline", "course.profile")
 
 
-def _source_files(module: str) -> list[Path]:
-    """The source of ``skinlab.<module>``: its file, or every ``.py`` of a package; none when
-    it does not exist (a module merged into another is hashed there)."""
-    spec = importlib.util.find_spec(f"skinlab.{module}")
-    if spec is None or spec.origin is None:
-        return []
-    if spec.submodule_search_locations:
-        return sorted(p for folder in spec.submodule_search_locations for p in Path(folder).rglob("*.py"))
-    return [Path(spec.origin)]
+def _source_files(module: str, package: Path | None = None) -> list[Path]:
+    """The source of ``skinlab.<module>`` (dotted names for subpackages' modules): its file, or
+    every ``.py`` under it for a package; none when it does not exist. ``package``: the folder of
+    the installed ``skinlab`` package (default), wherever that is."""
+    package = Path(package) if package is not None else Path(__file__).resolve().parents[1]
+    path = package.joinpath(*module.split("."))
+    if path.is_dir():
+        return sorted(path.rglob("*.py"))
+    return [path.with_suffix(".py")] if path.with_suffix(".py").is_file() else []
 
 
-def code_hash(modules=TRAINING_MODULES) -> str:
-    """Short hash of the source of ``skinlab.<module>`` (a module or a package) for each of ``modules``."""
+def code_hash(modules=TRAINING_MODULES, package: Path | None = None) -> str:
+    """Short hash of the source of ``skinlab.<module>`` (a module or every file of a subpackage)
+    for each of ``modules``."""
+    package = Path(package) if package is not None else Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for name in modules:
-        for path in _source_files(name):
-            h.update(f"{name}/{path.name}".encode() + b"\0" + path.read_bytes())
+        for path in _source_files(name, package):
+            h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:8]
 
 
@@ -195,9 +198,9 @@ def banner_html(profile: Profile | None = None, source=None) -> str:
             f'<div class="admonition warning {SYNTHETIC_NOTE_CLASS}">'
             '<p class="admonition-title">Synthetic sample, not HAM10000</p>'
             "<p>This page was executed on the <b>embedded synthetic sample</b> (generated images "
-            "in the HAM10000 layout), because <code>HAM10000_DIR</code> was not set. Its figures "
+            f"in the HAM10000 layout), because <code>{ENV_VAR}</code> was not set. Its figures "
             "and numbers illustrate the method only: they say nothing about skin lesions. "
-            "Set <code>HAM10000_DIR</code> to the real dataset and rebuild to see real results.</p>"
+            f"Set <code>{ENV_VAR}</code> to the real dataset and rebuild to see real results.</p>"
             f"<p>Profile: <b>{html.escape(profile.name)}</b> ({html.escape(profile.description)}).</p>"
             "</div>"
         )
@@ -290,7 +293,7 @@ def prepared(cfg):
     """``pipeline.prepare_data(cfg)`` (split, cached images, statistics), memoised in this kernel."""
     from skinlab.pipeline import prepare_data
 
-    key = (os.environ.get("HAM10000_DIR"), cfg.data, cfg.model, cfg.resolved_image_size(), cfg.seed,
+    key = (os.environ.get(ENV_VAR), cfg.data, cfg.model, cfg.resolved_image_size(), cfg.seed,
            tuple(cfg.fractions), cfg.n_synthetic, cfg.split_file, cfg.train_images)
     if key not in _PREPARED:
         _PREPARED[key] = prepare_data(cfg, log=None)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import os
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from .guard import ASSIGNMENTS
+from . import verdicts
+from .collect import SKIPPED_FIELDS, _collect, _deduplicate, _guess_from_name, find_tampering  # noqa: F401 (public names)
+from .guard import ASSIGNMENTS, TIME_LIMIT_S
+from .report import _nbgrader_failures, _report, _report_verification, _write_csv  # noqa: F401
+
 
 def _env() -> dict:
     """nbgrader calls `alembic` and starts `python` kernels: this interpreter's bin/ goes first."""
@@ -19,10 +24,10 @@ def _env() -> dict:
     return env
 
 
-def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` in ``course`` with this environment; raise with its log on failure."""
+def nbgrader(course: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in ``course`` with this environment (plus ``env``); raise with its log on failure."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=course, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=course, env={**_env(), **(env or {})}, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise RuntimeError(f"`nbgrader {' '.join(args)}` failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -70,166 +75,198 @@ def grading_batches(assignments, jobs: int) -> list[str]:
     return [_pattern(g) for g in groups if g]
 
 
-def _nbgrader_parallel(course: Path, calls: list[list[str]]) -> list[tuple[list[str], subprocess.CompletedProcess]]:
+def _nbgrader_parallel(course: Path, calls: list[list[str]], envs: list[dict] | None = None) -> list[tuple[list[str], subprocess.CompletedProcess]]:
     """Run the nbgrader commands ``calls`` at once (a thread waiting on each); every (args, result)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        return list(zip(calls, pool.map(lambda args: nbgrader(course, *args, check=False), calls)))
+        return list(zip(calls, pool.map(lambda args, env: nbgrader(course, *args, check=False, env=env),
+                                        calls, envs or [None] * len(calls))))
+
+
+_gradebook = verdicts.open_gradebook
 
 
 def _register_students(course: Path, students) -> None:
     """Create the gradebook and its students before parallel calls, which would race to do it."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="skinlab") as gb:
+    with _gradebook(course) as gb:
         for student in students:
             gb.update_or_create_student(student)
-
-
-def _export_grades(course: Path, path: Path) -> None:
-    """``nbgrader export`` in this process (its CSV plugin; saves starting nbgrader once more)."""
-    from nbgrader.api import Gradebook
-    from nbgrader.plugins.export import CsvExportPlugin
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="skinlab") as gb:
-        CsvExportPlugin(to=str(tmp)).export(gb)
-    os.replace(tmp, path)
 
 
 def default_jobs() -> int:
     """Parallel nbgrader calls: one per core, at most one per assignment."""
     return max(1, min(os.cpu_count() or 1, len(ASSIGNMENTS)))
 
+# ---------------------------------------------------------------------------- 2. gradebook
 
-def find_tampering(release_nb, submitted_nb) -> list[tuple[str, str]]:
-    """[(grade_id, problem)] for locked/test cells of the release that were deleted or edited."""
-    import nbformat
+def _create_assignments(course: Path, missing: list[str]) -> None:
+    """Put assignments that the gradebook lacks into it: ``generate_assignment`` from solutions/.
 
-    rel = nbformat.read(str(release_nb), as_version=4)
+    On a fresh clone (no gradebook.db) nbgrader knows no assignment and autograde grades nothing.
+    generate_assignment records the cells, points and hidden tests; its release goes to a
+    temporary folder, so the committed exercises/ is not touched.
+    """
+    for aid in missing:
+        source = course / "solutions" / aid / f"{aid}.ipynb"
+        if not source.is_file():
+            raise RuntimeError(
+                f"the gradebook has no assignment {aid}, and {source} to create it from is missing: "
+                f"copy solutions/{aid}/ into {course} and grade again")
+    print(f"note: the gradebook had no {', '.join(missing)}: creating it from solutions/ "
+          "(nbgrader generate_assignment)", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="skinlab-release-") as tmp:
+        nbgrader(course, "generate_assignment", _pattern(missing), "--force", "--log-level=WARN",
+                 f"--CourseDirectory.release_directory={tmp}")
+
+
+def _prepare_gradebook(course: Path, assignments, students) -> None:
+    """Step 2: the gradebook knows every submitted assignment and every student of the class."""
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(course) as gb:
+        missing = []
+        for aid in sorted(assignments):
+            try:
+                if not gb.find_assignment(aid).notebooks:
+                    missing.append(aid)
+            except MissingEntry:
+                missing.append(aid)
+    if missing:
+        _create_assignments(course, missing)
+    _register_students(course, students)
+
+
+# ---------------------------------------------------------------------------- 3./4. autograde, feedback
+
+def _run_step(course: Path, step: str, batches: list[str], sandboxed: bool = False) -> list[str]:
+    """``nbgrader STEP`` on every glob of ``batches`` at once; the output of each call that failed.
+
+    A notebook nbgrader cannot grade (broken JSON, cells it cannot match) makes its call exit 1
+    after grading all the others: it is reported, and one submission cannot stop the batch.
+    With ``sandboxed``, each call's kernels run in the sandbox (their own work folder each).
+    """
+    calls = [[step, batch, "--force", "--log-level=WARN"] for batch in batches]
+    envs, works = [None] * len(calls), []
+    if sandboxed:
+        import skinlab
+
+        from . import sandbox
+
+        for i, call in enumerate(calls):
+            work = Path(tempfile.mkdtemp(prefix="sk-"))  # short: ipc socket paths are limited
+            works.append(work)
+            env, args = sandbox.kernel_setup(work, ro=[Path(skinlab.__file__).resolve().parent])
+            envs[i] = env
+            call += args
     try:
-        sub = nbformat.read(str(submitted_nb), as_version=4)
-    except Exception as exc:  # unreadable JSON is tampering of its own kind
-        return [("(notebook)", f"unreadable: {exc}")]
-    by_id = {}
-    for cell in sub.cells:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if gid:
-            by_id.setdefault(gid, []).append(cell)
-    problems = []
-    for cell in rel.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        gid = meta.get("grade_id")
-        if not gid or not (meta.get("locked") or meta.get("grade")) or meta.get("solution"):
-            continue
-        copies = by_id.get(gid, [])
-        if not copies:
-            problems.append((gid, "deleted"))
-            continue
-        if len(copies) > 1:
-            problems.append((gid, "duplicated"))
-        other = copies[0]
-        if other.source.strip() != cell.source.strip():
-            problems.append((gid, "edited"))
-        elif {k: other["metadata"].get("nbgrader", {}).get(k) for k in ("grade", "points", "locked")} != {
-            k: meta.get(k) for k in ("grade", "points", "locked")
-        }:
-            problems.append((gid, "metadata changed"))
-    return problems
+        return [f"$ nbgrader {' '.join(args[:2])}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}"
+                for args, proc in _nbgrader_parallel(course, calls, envs) if proc.returncode != 0]
+    finally:
+        for work in works:
+            shutil.rmtree(work, ignore_errors=True)
 
 
-def _cell_scores(course: Path, assignments) -> list[dict]:
-    from nbgrader.api import Gradebook
+def _sandbox_or_refuse(unsandboxed: bool) -> bool:
+    """True when student code will run sandboxed; stop in one line when it cannot and may not."""
+    from . import sandbox
 
-    rows = []
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for aid in assignments:
-            for student in gb.students:
-                try:
-                    submission = gb.find_submission(aid, student.id)
-                except Exception:
-                    continue
-                for nb in submission.notebooks:
-                    for grade in nb.grades:
-                        rows.append(dict(student_id=student.id, assignment=aid, grade_id=grade.name,
-                                         score=grade.score, max_score=grade.max_score))
-    return rows
+    reason = sandbox.unavailable_reason()
+    if reason is None:
+        return True
+    if not unsandboxed:
+        raise SandboxUnavailableError(
+            f"this machine cannot sandbox student code ({reason}); grade on one that can "
+            "(bubblewrap and Linux user namespaces), or pass --unsandboxed to grade without it")
+    print(f"warning: grading WITHOUT a sandbox ({reason}): student code runs with your rights",
+          file=sys.stderr)
+    return False
 
 
-def grade(submissions, course=None, out=None, assignments=None, jobs: int | None = None) -> dict:
+class SandboxUnavailableError(RuntimeError):
+    """This machine cannot sandbox student code, and grading unsandboxed was not allowed."""
+
+
+class NothingGradedError(RuntimeError):
+    """No notebook of the batch could be graded (the report files are written all the same)."""
+
+
+def grade(submissions, course=None, out=None, assignments=None, jobs: int | None = None, *,
+          unsandboxed: bool = False, seed: int | None = None, time_limit: float = TIME_LIMIT_S) -> dict:
     """Autograde a folder ``<student>/<assignment>/<assignment>.ipynb``; returns output paths.
 
-    Copies the submissions into ``<course>/submitted/``, autogrades them (all students at once,
-    the assignments split over ``jobs`` parallel nbgrader calls), writes feedback HTML without hidden tests, exports ``grades.csv`` (plus
-    a ``tampered`` column), ``tampered.csv`` and ``scores_by_test.csv`` into ``out``.
-    ``jobs`` defaults to one per core, at most one per assignment.
+    1. collect: copies the submissions into ``<course>/submitted/`` (a duplicated answer or test
+       cell de-duplicated, see ``_deduplicate``), compares each with the release (tampering), and
+       lists every notebook filed elsewhere in ``skipped.csv``;
+    2. gradebook: creates the assignments it lacks (fresh clone) and the students;
+    3. autograde: all students at once, the assignments split over ``jobs`` parallel nbgrader
+       calls (``jobs`` defaults to one per core, at most one per assignment);
+       in sandboxed kernels;
+    3b. verify: every notebook again, through the verifier (``verifier``, ``verdicts``): its
+       points stand, written into the gradebook where they differ from nbgrader's in-kernel ones;
+    4. feedback: HTML without hidden tests, each test cell showing the verifier's verdict;
+    5. report: ``grades.csv`` (nbgrader's export plus ``status``, ``tampered``, ``graded_by``),
+       ``disagreements.csv``, ``tampered.csv``, ``scores_by_test.csv``, ``similarity.csv`` and
+       ``.html``, ``grading.json`` (the batch seed: re-grade identically with ``seed``) and
+       ``nbgrader_errors.log`` into ``out``.
+
+    Student code runs only in the sandbox (``sandbox``); where this machine cannot sandbox,
+    ``grade`` refuses unless ``unsandboxed`` is set, and every output then says so.
+
+    Everything in ``submitted/`` is regraded (nbgrader's model of the class); tampering flags and
+    the reasons a notebook is ungradable are kept in ``<course>/grades/`` across batches.
+    Raises ``NothingGradedError`` (after writing the reports) when no notebook of this batch
+    could be graded.
     """
     course = _course_dir(course)
     submissions = Path(submissions).resolve()
     out = Path(out or course / "grades").resolve()
-    out.mkdir(parents=True, exist_ok=True)
     if not submissions.is_dir():
         raise SystemExit(f"no such folder: {submissions}")
-    found: dict[str, list[str]] = {}
-    tampered = []
-    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
-        for aid in assignments or ASSIGNMENTS:
-            nb = student_dir / aid / f"{aid}.ipynb"
-            if not nb.is_file():
-                continue
-            dest = course / "submitted" / student_dir.name / aid
-            if dest.exists():
-                shutil.rmtree(dest)
-            shutil.copytree(student_dir / aid, dest)
-            found.setdefault(aid, []).append(student_dir.name)
-            release_nb = course / "exercises" / aid / f"{aid}.ipynb"
-            for gid, problem in find_tampering(release_nb, nb):
-                tampered.append(dict(student_id=student_dir.name, assignment=aid, grade_id=gid, problem=problem))
-    if not found:
-        raise SystemExit(f"no submissions found in {submissions} (expected <student>/<id>/<id>.ipynb, ids {', '.join(ASSIGNMENTS)})")
-    # Everything in submitted/ is (re)graded: nbgrader's model of "the class". The assignments are
-    # autograded, then given feedback, in ``jobs`` parallel nbgrader calls (each notebook's kernel
-    # keeps one core busy, mostly importing torch). A notebook nbgrader cannot grade (broken JSON,
-    # cells it cannot match) makes its call exit 1 after grading all the others: log it and go on,
-    # so one submission cannot stop the batch.
+    sandboxed = _sandbox_or_refuse(unsandboxed)
+    seed = secrets.randbits(32) if seed is None else int(seed)
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: expected 1 or more")
-    _register_students(course, sorted(p.name for p in (course / "submitted").iterdir() if p.is_dir()))
-    problems = []
-    batches = grading_batches(found, jobs)
-    for step in ("autograde", "generate_feedback"):  # feedback needs every grade of its notebook
-        calls = [[step, batch, "--force", "--log-level=WARN"] for batch in batches]
-        for args, proc in _nbgrader_parallel(course, calls):
-            if proc.returncode != 0:
-                problems.append(f"$ nbgrader {' '.join(args[:2])}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}")
-    errors_log = out / "nbgrader_errors.log"
-    errors_log.write_text("\n".join(problems))
-    if problems:
-        print(f"warning: nbgrader reported problems with some submissions; see {errors_log}", file=sys.stderr)
-    grades_csv = out / "grades.csv"
-    _export_grades(course, grades_csv)
-    _write_csv(out / "tampered.csv", tampered, ["student_id", "assignment", "grade_id", "problem"])
-    flags = {}
-    for row in tampered:
-        flags.setdefault((row["student_id"], row["assignment"]), []).append(f"{row['grade_id']} {row['problem']}")
-    with open(grades_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        row["tampered"] = "; ".join(flags.get((row["student_id"], row["assignment"]), []))
-    _write_csv(grades_csv, rows, list(rows[0].keys()) if rows else ["tampered"])
-    _write_csv(out / "scores_by_test.csv", _cell_scores(course, list(found)),
-               ["student_id", "assignment", "grade_id", "score", "max_score"])
-    return {"grades": grades_csv, "tampered": out / "tampered.csv", "scores_by_test": out / "scores_by_test.csv",
-            "feedback": course / "feedback", "errors": errors_log}
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = list(assignments or ASSIGNMENTS)
 
+    # 1. collect
+    batch = _collect(submissions, course, wanted)
+    skipped_csv = out / "skipped.csv"
+    _write_csv(skipped_csv, batch.skipped, SKIPPED_FIELDS)
+    if batch.skipped:
+        print(f"warning: skipped {len(batch.skipped)} notebook(s) not filed as <student>/<id>/<id>.ipynb; "
+              f"see {skipped_csv}", file=sys.stderr)
+    if not batch.found:
+        raise SystemExit(f"no submissions found in {submissions} (expected <student>/<id>/<id>.ipynb, "
+                         f"ids {', '.join(wanted)}; {len(batch.skipped)} notebook(s) in {skipped_csv})")
 
-def _write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    # 2. gradebook
+    students = sorted(batch.students | {p.name for p in (course / "submitted").iterdir() if p.is_dir()})
+    _prepare_gradebook(course, batch.found, students)
+
+    # 3. autograde
+    batches = grading_batches(batch.found, jobs)
+    problems = _run_step(course, "autograde", batches, sandboxed=sandboxed)
+    # 3b. verify: the verdict, from processes where student code never ran
+    units = [(student, aid, course / "submitted" / student / aid / f"{aid}.ipynb")
+             for student, aid in sorted(batch.pairs)]
+    records = verdicts.verify_batch(course, units, seed=seed, sandboxed=sandboxed, jobs=jobs,
+                                    time_limit=time_limit)
+    disagreements = verdicts.apply_to_gradebook(course, records)
+    verifier_only = {(r["student"], r["assignment"]) for r, (_, _, nb) in zip(records, units)
+                     if "unreadable" not in r and verdicts.ensure_autograded(course, r["student"], r["assignment"], nb)}
+    # 4. feedback
+    problems += _run_step(course, "generate_feedback", batches)  # feedback needs every grade of its notebook
+
+    # 5. export, report
+    paths, graded = _report(course, out, batch, problems, verifier_only)
+    paths.update(_report_verification(course, out, records, disagreements, seed, sandboxed))
+    if not graded:
+        raise NothingGradedError(f"none of the {len(batch.pairs)} submitted notebooks could be graded: "
+                                 f"see the status column of {paths['grades']}")
+    return paths
 
 
 def main(argv=None) -> int:
@@ -246,6 +283,12 @@ def main(argv=None) -> int:
     g.add_argument("--out", default=None, help="where the CSV files go (default: COURSE/grades)")
     g.add_argument("--jobs", type=int, default=None,
                    help=f"assignments autograded at once (default: one per core, here {default_jobs()})")
+    g.add_argument("--seed", type=int, default=None,
+                   help="seed of the hidden tests' inputs (default: a fresh one, written to grading.json; "
+                        "the same seed re-grades a batch identically)")
+    g.add_argument("--unsandboxed", action="store_true",
+                   help="grade even where student code cannot be sandboxed (it then runs with your rights; "
+                        "every output says so)")
     args = p.parse_args(argv)
     unknown = [a for a in getattr(args, "assignments", None) or [] if a not in ASSIGNMENTS]
     if unknown:
@@ -257,12 +300,11 @@ def main(argv=None) -> int:
             for path in release(args.course_dir, args.assignments or ASSIGNMENTS):
                 print(path)
         else:
-            paths = grade(args.submissions, args.course_dir, args.out, jobs=args.jobs)
+            paths = grade(args.submissions, args.course_dir, args.out, jobs=args.jobs,
+                          unsandboxed=args.unsandboxed, seed=args.seed)
             for key, path in paths.items():
                 print(f"{key}: {path}")
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-

@@ -1,124 +1,178 @@
-"""Exercise 1 checks: ``split_by_lesion`` (chapter 3, ``skinlab.split``)."""
+"""Exercise 1 checks: ``split_by_lesion`` (chapter 3, ``skinlab.split``).
+
+Probes (what runs the student's code): ``probes/ex1_split.py``, which also builds the metadata
+(:func:`make_lesion_metadata`) so that the judges here and the probes see the same rows.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .guard import _construct, call, own_work
+from .checking import check
+from .probes.ex1_split import make_lesion_metadata  # noqa: F401 - public: skinlab.grading.make_lesion_metadata
 
+PROBES = "ex1_split"
 SPLITS = ("train", "val", "test")
-# Lesions per class (rare classes ≥ 80 so that stratification can be told from luck) and the
-# images a lesion can have; rare classes have one image per lesion, as most HAM10000 df and vasc
-# lesions do, so a stratified split can hit their shares to within one image.
-_DEMO_LESIONS = {"nv": 300, "mel": 100, "bkl": 100, "bcc": 90, "akiec": 80, "vasc": 80, "df": 80}
-_MULTI_IMAGE = {"nv", "mel", "bkl"}
+DEFAULT_FRACTIONS = (0.64, 0.16, 0.20)
 
 
-def make_lesion_metadata(seed: int = 0, scale: float = 1.0, max_images: int = 6):
-    """HAM10000-like metadata (lesion_id, image_id, dx, age, sex) with rare classes, rows shuffled.
+# ------------------------------------------------------------------ hidden-test inputs
+# Drawn at grading time (``Check.fresh``): seeds from a wide range, fractions around 64/16/20 and
+# metadata sizes in ranges where the tolerances hold for any lesion-level stratified split.
 
-    The index is non-default (shuffled integers from 1000), so a split that ignores it shows.
-    """
+
+def _draw_seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**31 - 2))  # seed + 1 is a valid seed too (np.random.seed, sklearn)
+
+
+def _draw_fractions(rng: np.random.Generator) -> list:
+    """(train, val, test) around the usual 64/16/20, each at least 0.1, summing to 1."""
+    train = int(rng.integers(50, 81))  # in percent
+    val = int(rng.integers(10, 100 - train - 10 + 1))
+    return [train / 100, val / 100, (100 - train - val) / 100]
+
+
+def _draw_scale(rng: np.random.Generator, low: float = 0.3, high: float = 1.5) -> float:
+    return round(float(rng.uniform(low, high)), 2)
+
+
+def _fresh_output(rng: np.random.Generator) -> dict:
+    return {"seed": _draw_seed(rng), "scale": _draw_scale(rng), "max_images": int(rng.integers(2, 13))}
+
+
+def _fresh_no_leak(rng: np.random.Generator) -> dict:
+    return {"seed": _draw_seed(rng), "fractions": _draw_fractions(rng), "scale": _draw_scale(rng),
+            "max_images": int(rng.integers(2, 13))}
+
+
+def _fresh_fractions(rng: np.random.Generator) -> dict:
+    # At least ~550 images: a lesion-level split hits the overall shares to well within 2 points.
+    return {"fractions": _draw_fractions(rng), "seed": _draw_seed(rng), "scale": _draw_scale(rng, 0.6, 1.5),
+            "max_images": int(rng.integers(2, 9))}
+
+
+def _fresh_stratified(rng: np.random.Generator) -> dict:
+    # Rare classes of at least 32 lesions; the allowance (tolerance + one largest lesion) holds for
+    # the reference at every draw tried (tests/test_grading_ex1.py).
+    return {"seed": _draw_seed(rng), "fractions": _draw_fractions(rng), "scale": _draw_scale(rng, 0.4, 1.5),
+            "max_images": int(rng.integers(2, 11))}
+
+
+def _fresh_deterministic(rng: np.random.Generator) -> dict:
+    return {"seed": _draw_seed(rng), "scale": _draw_scale(rng, 0.3, 1.0), "max_images": int(rng.integers(2, 13))}
+
+
+# ------------------------------------------------------------------ reading the probe's report
+
+
+class _Shown(str):
+    """A label or value the probe could only describe: compares as text, prints as its repr."""
+
+    def __repr__(self):
+        return str.__str__(self)
+
+
+def _value(v):
+    if isinstance(v, dict):
+        return _Shown(str(v.get("repr", "?")))
+    return v
+
+
+def _as_split(seen: dict, metadata):
+    """The student's split as a Series indexed like ``metadata``, or the AssertionError that
+    says what is wrong with it."""
     import pandas as pd
 
-    rng = np.random.default_rng(seed)
-    rows = []
-    lesion_numbers = rng.permutation(100_000)[:10_000]
-    image_numbers = iter(rng.permutation(1_000_000)[:50_000])
-    k = 0
-    for dx, n_lesions in _DEMO_LESIONS.items():
-        for _ in range(max(2, int(round(n_lesions * scale)))):
-            lesion = f"HAM_{lesion_numbers[k]:07d}"
-            k += 1
-            n_images = 1
-            if dx in _MULTI_IMAGE and rng.random() < 0.35:
-                n_images = int(rng.integers(2, max_images + 1))
-            for _ in range(n_images):
-                rows.append((lesion, f"ISIC_{next(image_numbers):07d}", dx))
-    df = pd.DataFrame(rows, columns=["lesion_id", "image_id", "dx"])
-    df["age"] = rng.integers(5, 18, len(df)) * 5.0
-    df["sex"] = rng.choice(["male", "female"], len(df))
-    df = df.iloc[rng.permutation(len(df))]
-    df.index = pd.Index(1000 + rng.permutation(len(df)), name=None)
-    return df
-
-
-def _run_split(fn, metadata, _on, **kwargs):
-    import pandas as pd
-
-    result = call("split_by_lesion", fn, metadata, _on=_on, **kwargs)
-    if not isinstance(result, pd.Series):
+    if not seen.get("series"):
         raise AssertionError(
             f"split_by_lesion should return a pandas Series of 'train'/'val'/'test'; got "
-            f"{type(result).__name__}"
+            f"{seen.get('type')}"
         )
-    if len(result) != len(metadata):
+    index = [_value(v) for v in seen.get("index") or []]
+    values = [_value(v) for v in seen.get("values") or []]
+    length = seen.get("length")
+    if length != len(metadata) or len(index) != len(metadata) or len(values) != len(metadata):
         raise AssertionError(
-            f"split_by_lesion returned {len(result)} labels for {len(metadata)} rows: every row "
+            f"split_by_lesion returned {length} labels for {len(metadata)} rows: every row "
             "(image) needs exactly one split"
         )
-    if not result.index.equals(metadata.index):
+    expected = metadata.index.tolist()
+    if any(type(a) is _Shown or a != b for a, b in zip(index, expected)):
         raise AssertionError(
             "the returned Series must be indexed like metadata (same labels, same order): "
             "build it with index=metadata.index. The metadata in this test has index "
-            f"{list(metadata.index[:3])}..., yours starts {list(result.index[:3])}"
+            f"{expected[:3]}..., yours starts {index[:3]}"
         )
-    bad = result[~result.isin(SPLITS)]
-    if len(bad):
+    bad = [(label, v) for label, v in zip(expected, values) if type(v) is not str or v not in SPLITS]
+    if bad:
         raise AssertionError(
-            f"every value must be 'train', 'val' or 'test'; row {bad.index[0]!r} is {bad.iloc[0]!r} "
+            f"every value must be 'train', 'val' or 'test'; row {bad[0][0]!r} is {bad[0][1]!r} "
             f"({len(bad)} such rows)"
         )
-    return result
+    return pd.Series(values, index=metadata.index, name="split", dtype=object)
 
 
-def check_split_output(split_by_lesion, seed: int = 0, scale: float = 1.0):
-    """A Series of split names, one per row, indexed like the metadata; the input untouched."""
-    own_work("split_by_lesion", split_by_lesion)
-    meta = make_lesion_metadata(seed, scale)
-    before = meta.copy(deep=True)
-    result = _run_split(split_by_lesion, meta, _on=f"metadata of {len(meta)} rows", seed=seed)
-    missing = [s for s in SPLITS if s not in set(result)]
-    if missing:
-        raise AssertionError(f"no image was assigned to {missing}: all three splits must be used")
-    _assert_untouched(meta, before)
-
-
-def _assert_untouched(meta, before):
-    import pandas as pd
-
-    if list(meta.columns) != list(before.columns):
-        added = sorted(set(meta.columns) - set(before.columns))
+def _assert_untouched(seen: dict, metadata):
+    """The probe's report on the caller's DataFrame after the student's call."""
+    columns = [str(c) for c in metadata.columns]
+    if list(seen.get("columns", [])) != columns:
+        added = sorted(set(seen.get("columns", [])) - set(columns))
         raise AssertionError(
-            f"split_by_lesion modified its input: metadata now has columns {added or list(meta.columns)}; "
+            f"split_by_lesion modified its input: metadata now has columns {added or list(seen.get('columns', []))}; "
             "work on a copy (the caller's DataFrame must not change)"
         )
-    try:
-        pd.testing.assert_frame_equal(meta, before)
-    except AssertionError:
+    if seen.get("unchanged") is not True:
         raise AssertionError(
             "split_by_lesion modified its input DataFrame (values, order or index changed): work "
             "on a copy, e.g. metadata.copy() or metadata[[...]]"
-        ) from None
+        )
+
+
+def _fractions(fractions) -> tuple:
+    return tuple(float(f) for f in fractions)
+
+
+def _observe_split(observe, metadata, *, seed, scale, max_images, fractions=None, on=None):
+    params = {"seed": int(seed), "scale": float(scale), "max_images": int(max_images)}
+    if fractions is not None:
+        params["fractions"] = list(fractions)
+    if on is not None:
+        params["on"] = on
+    seen = observe(f"{PROBES}.split_once", **params)
+    return _as_split(seen["split"], metadata), seen["input"]
+
+
+# ------------------------------------------------------------------ the checks
 
 
 def find_lesion_leaks(metadata, split) -> dict:
     """{lesion_id: {split: n_images}} for lesions whose images are in more than one split."""
     table = (
-        metadata.assign(_split=split.to_numpy()).groupby(["lesion_id", "_split"]).size().unstack(fill_value=0)
+        metadata.assign(_split=np.asarray(split)).groupby(["lesion_id", "_split"]).size().unstack(fill_value=0)
     )
     leaky = table[(table > 0).sum(axis=1) > 1]
     return {lesion: {s: int(n) for s, n in row.items() if n} for lesion, row in leaky.iterrows()}
 
 
-def check_split_no_leak(split_by_lesion, seed: int = 0, fractions=(0.64, 0.16, 0.20), scale: float = 1.0, max_images: int = 6):
-    """No lesion has images in two splits."""
-    own_work("split_by_lesion", split_by_lesion)
+@check("split_by_lesion", fresh=_fresh_output)
+def check_split_output(observe, seed: int = 0, scale: float = 1.0, max_images: int = 6):
+    """A Series of split names, one per row, indexed like the metadata; the input untouched."""
     meta = make_lesion_metadata(seed, scale, max_images)
-    result = _run_split(
-        split_by_lesion, meta, _on=f"metadata of {len(meta)} rows, fractions={fractions}, seed={seed}",
-        fractions=fractions, seed=seed,
-    )
+    result, after = _observe_split(observe, meta, seed=seed, scale=scale, max_images=max_images,
+                                   on=f"metadata of {len(meta)} rows")
+    missing = [s for s in SPLITS if s not in set(result)]
+    if missing:
+        raise AssertionError(f"no image was assigned to {missing}: all three splits must be used")
+    _assert_untouched(after, meta)
+
+
+@check("split_by_lesion", fresh=_fresh_no_leak)
+def check_split_no_leak(observe, seed: int = 0, fractions=DEFAULT_FRACTIONS, scale: float = 1.0, max_images: int = 6):
+    """No lesion has images in two splits."""
+    fractions = _fractions(fractions)
+    meta = make_lesion_metadata(seed, scale, max_images)
+    result, _ = _observe_split(observe, meta, seed=seed, scale=scale, max_images=max_images, fractions=fractions,
+                               on=f"metadata of {len(meta)} rows, fractions={fractions}, seed={seed}")
     leaks = find_lesion_leaks(meta, result)
     if leaks:
         multi = int((meta.groupby("lesion_id").size() > 1).sum())
@@ -133,13 +187,14 @@ def check_split_no_leak(split_by_lesion, seed: int = 0, fractions=(0.64, 0.16, 0
         )
 
 
-def check_split_fractions(split_by_lesion, fractions=(0.64, 0.16, 0.20), seed: int = 0, tolerance: float = 0.02):
+@check("split_by_lesion", fresh=_fresh_fractions)
+def check_split_fractions(observe, fractions=DEFAULT_FRACTIONS, seed: int = 0, tolerance: float = 0.02,
+                          scale: float = 1.0, max_images: int = 6):
     """Each split holds its fraction of the images, within ``tolerance``."""
-    own_work("split_by_lesion", split_by_lesion)
-    meta = make_lesion_metadata(seed)
-    result = _run_split(
-        split_by_lesion, meta, _on=f"fractions={fractions}, seed={seed}", fractions=fractions, seed=seed
-    )
+    fractions = _fractions(fractions)
+    meta = make_lesion_metadata(seed, scale, max_images)
+    result, _ = _observe_split(observe, meta, seed=seed, scale=scale, max_images=max_images, fractions=fractions,
+                               on=f"fractions={fractions}, seed={seed}")
     shares = result.value_counts(normalize=True)
     for name, target in zip(SPLITS, fractions):
         got = float(shares.get(name, 0.0))
@@ -151,16 +206,18 @@ def check_split_fractions(split_by_lesion, fractions=(0.64, 0.16, 0.20), seed: i
             )
 
 
-def check_split_stratified(split_by_lesion, seed: int = 0, tolerance: float = 0.02):
+@check("split_by_lesion", fresh=_fresh_stratified)
+def check_split_stratified(observe, seed: int = 0, tolerance: float = 0.02, fractions=DEFAULT_FRACTIONS,
+                           scale: float = 1.0, max_images: int = 6):
     """Every class is spread over the splits in the target fractions (stratified by dx).
 
     A class may miss its target share by ``tolerance`` plus one of its largest lesions (a lesion
     cannot be cut in two).
     """
-    own_work("split_by_lesion", split_by_lesion)
-    meta = make_lesion_metadata(seed)
-    fractions = (0.64, 0.16, 0.20)
-    result = _run_split(split_by_lesion, meta, _on=f"seed={seed}", fractions=fractions, seed=seed)
+    fractions = _fractions(fractions)
+    meta = make_lesion_metadata(seed, scale, max_images)
+    result, _ = _observe_split(observe, meta, seed=seed, scale=scale, max_images=max_images, fractions=fractions,
+                               on=f"seed={seed}")
     counts = meta.assign(_split=result.to_numpy()).groupby(["dx", "_split"]).size().unstack(fill_value=0)
     sizes = meta.groupby("lesion_id").size()
     largest = meta.drop_duplicates("lesion_id").set_index("lesion_id")["dx"].to_frame().assign(
@@ -184,20 +241,20 @@ def check_split_stratified(split_by_lesion, seed: int = 0, tolerance: float = 0.
         )
 
 
-def check_split_deterministic(split_by_lesion, seed: int = 0):
+@check("split_by_lesion", fresh=_fresh_deterministic)
+def check_split_deterministic(observe, seed: int = 0, scale: float = 0.5, max_images: int = 6):
     """Same seed, same split; another seed, another split; the input untouched."""
-    own_work("split_by_lesion", split_by_lesion)
-    meta = make_lesion_metadata(seed, scale=0.5)
-    before = meta.copy(deep=True)
-    first = _run_split(split_by_lesion, meta, _on=f"seed={seed}", seed=seed)
-    _assert_untouched(meta, before)
-    again = _run_split(split_by_lesion, meta, _on=f"seed={seed} (second call)", seed=seed)
+    meta = make_lesion_metadata(seed, scale, max_images)
+    seen = observe(f"{PROBES}.split_deterministic", seed=int(seed), scale=float(scale), max_images=int(max_images))
+    first = _as_split(seen["first"], meta)
+    _assert_untouched(seen["input"], meta)
+    again = _as_split(seen["again"], meta)
     if not first.equals(again):
         raise AssertionError(
             f"two calls with seed={seed} gave different splits ({int((first != again).sum())} rows "
             "differ): draw all randomness from the seed, e.g. rng = np.random.default_rng(seed)"
         )
-    other = _run_split(split_by_lesion, meta, _on=f"seed={seed + 1}", seed=seed + 1)
+    other = _as_split(seen["other"], meta)
     if first.equals(other):
         raise AssertionError(
             f"seed={seed} and seed={seed + 1} gave the same split: use the seed argument for the "

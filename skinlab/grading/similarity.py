@@ -30,7 +30,7 @@ _STUB = re.compile(r"(async def|def|class) .*:|pass|raise NotImplementedError(\(
 PACKAGE_REFERENCES = {
     "ex1_split": ("skinlab.split", ("split_by_lesion", "_check_fractions")),
     "ex2_class_weights": ("skinlab.balance", ("median_frequency_weights", "class_counts")),
-    "ex3_lenet": ("skinlab.models", ("LeNet",)),
+    "ex3_lenet": ("skinlab.models.lenet", ("LeNet",)),
     "ex4_training": ("skinlab.engine", ("train_one_epoch", "evaluate", "_run_eval", "_to_device")),
     "ex5_gradcam": ("skinlab.gradcam", ("grad_cam", "ActivationsAndGradients", "_minmax")),
 }

@@ -177,6 +177,7 @@ class Worker:
         self.cell_errors: list[dict] = []
         self._buffer = b""
         self.tmp = Path(tempfile.mkdtemp(prefix="skinlab-worker-"))
+        self.tmp.chmod(0o755)  # the sandbox's unprivileged uid must reach its scratch folder below
 
     def _start(self):
         if self.starts >= MAX_STARTS:

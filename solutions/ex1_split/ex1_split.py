@@ -15,18 +15,22 @@
 # metadata with rare classes and lesions of one to six images.
 
 # %%
-import matplotlib.pyplot as plt
-from skinlab.grading import make_lesion_metadata
+import os
 
-demo = make_lesion_metadata(seed=0)
-images_per_lesion = demo.groupby("lesion_id").size()
-fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-images_per_lesion.value_counts().sort_index().plot.bar(ax=axes[0], color="tab:blue")
-axes[0].set(xlabel="images of the lesion", ylabel="lesions", title="Images per lesion")
-demo["dx"].value_counts().plot.bar(ax=axes[1], color="tab:orange", logy=True)
-axes[1].set(xlabel="dx", ylabel="images (log scale)", title="Class sizes")
-fig.tight_layout()
-plt.show()
+import matplotlib.pyplot as plt
+
+if "NBGRADER_EXECUTION" not in os.environ:  # skipped while grading (skinlab is not available then)
+    from skinlab.grading import make_lesion_metadata
+
+    demo = make_lesion_metadata(seed=0)
+    images_per_lesion = demo.groupby("lesion_id").size()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    images_per_lesion.value_counts().sort_index().plot.bar(ax=axes[0], color="tab:blue")
+    axes[0].set(xlabel="images of the lesion", ylabel="lesions", title="Images per lesion")
+    demo["dx"].value_counts().plot.bar(ax=axes[1], color="tab:orange", logy=True)
+    axes[1].set(xlabel="dx", ylabel="images (log scale)", title="Class sizes")
+    fig.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # ## Your task
@@ -80,8 +84,6 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
 # Try it on the demo metadata (this cell is not graded):
 
 # %%
-import os
-
 if "NBGRADER_EXECUTION" not in os.environ:  # skipped while grading
     split = split_by_lesion(demo)
     print(split.value_counts(normalize=True).round(3))

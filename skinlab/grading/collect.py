@@ -1,0 +1,237 @@
+"""Step 1 of grading: put every notebook of SUBMISSIONS into ``submitted/`` or into skipped.csv.
+
+A notebook is compared with the release (tampering), and cells duplicated by accident are
+de-duplicated so that nbgrader can grade it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .guard import ASSIGNMENTS
+
+
+def find_tampering(release_nb, submitted_nb) -> list[tuple[str, str]]:
+    """[(grade_id, problem)] for locked/test cells of the release that were deleted or edited."""
+    import nbformat
+
+    rel = nbformat.read(str(release_nb), as_version=4)
+    try:
+        sub = nbformat.read(str(submitted_nb), as_version=4)
+    except Exception as exc:  # unreadable JSON is tampering of its own kind
+        return [("(notebook)", f"unreadable: {exc}")]
+    by_id = {}
+    for cell in sub.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid:
+            by_id.setdefault(gid, []).append(cell)
+    problems = []
+    for cell in rel.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if not gid or not (meta.get("locked") or meta.get("grade")) or meta.get("solution"):
+            continue
+        copies = by_id.get(gid, [])
+        if not copies:
+            problems.append((gid, "deleted"))
+            continue
+        if len(copies) > 1:
+            problems.append((gid, "duplicated"))
+        other = copies[0]
+        if other.source.strip() != cell.source.strip():
+            problems.append((gid, "edited"))
+        elif {k: other["metadata"].get("nbgrader", {}).get(k) for k in ("grade", "points", "locked")} != {
+            k: meta.get(k) for k in ("grade", "points", "locked")
+        }:
+            problems.append((gid, "metadata changed"))
+    return problems
+
+
+DEDUPLICATED = "duplicated (de-duplicated)"
+SKIPPED_FIELDS = ["student_id", "path", "reason", "guess", "guessed_from"]
+TAMPERED_FIELDS = ["student_id", "assignment", "grade_id", "problem"]
+
+
+@dataclass
+class _Batch:
+    """What one ``grade`` call found in SUBMISSIONS."""
+
+    found: dict = field(default_factory=dict)       # assignment -> [student] put into submitted/
+    tampered: list = field(default_factory=list)    # rows of tampered.csv for those notebooks
+    skipped: list = field(default_factory=list)     # rows of skipped.csv
+    students: set = field(default_factory=set)      # every student folder with a notebook in it
+
+    @property
+    def pairs(self) -> set:
+        return {(student, aid) for aid, students in self.found.items() for student in students}
+
+
+def _one_line(text, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _deduplicate(nb, release_nb) -> list[tuple[str, str]]:
+    """Make the grade_ids of ``nb`` unique, in place; [(grade_id, problem)] for each one fixed.
+
+    A cell duplicated by accident (Jupyter's copy/paste) keeps its nbgrader metadata, and nbgrader
+    0.9.6 then fails on the notebook (``KeyError: 'grade_id'``: its ``DeduplicateIds`` leaves an
+    empty ``nbgrader`` dict that ``OverwriteCells`` cannot read), so an honest notebook scored 0.
+    A duplicated test or locked cell: the later copies are dropped (nbgrader restores the first
+    from the gradebook anyway). A duplicated answer cell: every copy stays, in order (the kernel
+    runs them all and the last definition wins, as in the student's notebook), and all but the
+    last lose their nbgrader metadata. Metadata without a grade_id is removed too.
+    """
+    kinds = {}
+    for cell in release_nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id"):
+            kinds[meta["grade_id"]] = meta
+    fixes = []
+    copies: dict[str, list[int]] = {}
+    for i, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        if not isinstance(meta, dict) or not meta.get("grade_id"):
+            del cell["metadata"]["nbgrader"]
+            fixes.append(("(no grade_id)", "nbgrader metadata without a grade_id (removed)"))
+            continue
+        copies.setdefault(meta["grade_id"], []).append(i)
+    drop = set()
+    for gid, idxs in copies.items():
+        if len(idxs) < 2:
+            continue
+        meta = kinds.get(gid) or nb.cells[idxs[-1]]["metadata"]["nbgrader"]
+        if meta.get("solution") or not (meta.get("grade") or meta.get("locked")):
+            for i in idxs[:-1]:
+                del nb.cells[i]["metadata"]["nbgrader"]
+        else:
+            drop.update(idxs[1:])
+        fixes.append((gid, DEDUPLICATED))
+    if drop:
+        nb.cells = [cell for i, cell in enumerate(nb.cells) if i not in drop]
+    seen = set()
+    for cell in nb.cells:  # a copy made outside Jupyter may repeat the cell id, which nbformat rejects
+        if "id" in cell:
+            if cell["id"] in seen:
+                cell["id"] = uuid.uuid4().hex[:8]
+            seen.add(cell["id"])
+    return fixes
+
+
+def _release_nb(course: Path, aid: str) -> Path:
+    path = course / "exercises" / aid / f"{aid}.ipynb"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: run `python -m skinlab.grading release {aid}` in the course first")
+    return path
+
+
+def _submit(course: Path, src: Path, student: str, aid: str, batch: _Batch) -> None:
+    """Copy ``src`` (``<student>/<aid>/``) into ``submitted/``, de-duplicated; note its tampering."""
+    import nbformat
+
+    release_nb = _release_nb(course, aid)
+    dest = course / "submitted" / student / aid
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(src, dest)
+    for stale in (course / "autograded" / student / aid, course / "feedback" / student / aid):
+        if stale.exists():  # graded from an older submission: not this one's result
+            shutil.rmtree(stale)
+    problems = find_tampering(release_nb, src / f"{aid}.ipynb")
+    try:
+        nb = nbformat.read(str(src / f"{aid}.ipynb"), as_version=4)
+    except Exception:  # find_tampering flags it; nbgrader will fail on it, and the status says why
+        pass
+    else:
+        fixes = _deduplicate(nb, nbformat.read(str(release_nb), as_version=4))
+        if fixes:
+            nbformat.write(nb, str(dest / f"{aid}.ipynb"))
+            problems = [p for p in problems if p[1] != "duplicated"] + fixes
+    batch.tampered += [dict(student_id=student, assignment=aid, grade_id=gid, problem=problem)
+                       for gid, problem in problems]
+    batch.found.setdefault(aid, []).append(student)
+
+
+def _guess_from_name(names) -> str | None:
+    """The assignment that a file or folder name points to: its id, or "ex2", "exercise 2"…"""
+    for name in names:
+        low = name.lower()
+        for aid in ASSIGNMENTS:
+            if aid in low:
+                return aid
+        m = re.search(r"(?<![a-z])ex(?:ercise)?[\s_-]*0*([1-9])(?!\d)", low)
+        if m:
+            for aid in ASSIGNMENTS:
+                if aid.startswith(f"ex{m.group(1)}_"):
+                    return aid
+    return None
+
+
+def _guess_from_cells(course: Path, path: Path) -> str | None:
+    """The assignment whose release shares most grade_ids with the notebook at ``path``."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception:
+        return None
+    gids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+    best, overlap = None, 0
+    for aid in ASSIGNMENTS:
+        release = course / "exercises" / aid / f"{aid}.ipynb"
+        if not gids or not release.is_file():
+            continue
+        rel = nbformat.read(str(release), as_version=4)
+        n = len(gids & {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in rel.cells})
+        if n > overlap:
+            best, overlap = aid, n
+    return best
+
+
+def _skipped_row(course: Path, path: Path, rel: Path) -> dict:
+    parts = rel.parts
+    if len(parts) == 1:
+        reason = "not in a student folder"
+    elif len(parts) == 2:
+        reason = "not in an exercise folder"
+    elif parts[1] in ASSIGNMENTS and len(parts) == 3:
+        reason = f"named {parts[2]!r}, not {parts[1]}.ipynb"
+        if (path.parent / f"{parts[1]}.ipynb").is_file():
+            reason += f" ({parts[1]}.ipynb next to it is graded)"
+    elif parts[1] in ASSIGNMENTS:
+        reason = "in a subfolder of the exercise folder"
+    else:
+        reason = f"unknown exercise folder {parts[1]!r}"
+    by_name = _guess_from_name([Path(parts[-1]).stem, *reversed(parts[1:-1])])
+    by_cells = _guess_from_cells(course, path)
+    if by_name and by_cells and by_name != by_cells:
+        guess, source = by_cells, f"cells (name says {by_name})"
+    else:
+        guess = by_cells or by_name or ""
+        source = " and ".join(k for k, v in (("name", by_name), ("cells", by_cells)) if v)
+    return dict(student_id=parts[0] if len(parts) > 1 else "", path=rel.as_posix(), reason=reason,
+                guess=guess, guessed_from=source)
+
+
+def _collect(submissions: Path, course: Path, wanted) -> _Batch:
+    """Step 1: every notebook in SUBMISSIONS either goes into ``submitted/`` or into skipped.csv."""
+    batch = _Batch()
+    for path in sorted(submissions.rglob("*.ipynb")):
+        rel = path.relative_to(submissions)
+        parts = rel.parts
+        if not path.is_file() or any(p.startswith(".") or p == "__MACOSX" for p in parts):
+            continue  # checkpoints, macOS resource forks
+        if len(parts) > 1:
+            batch.students.add(parts[0])
+        if len(parts) == 3 and parts[1] in ASSIGNMENTS and parts[2] == f"{parts[1]}.ipynb":
+            if parts[1] in wanted:
+                _submit(course, path.parent, parts[0], parts[1], batch)
+            continue  # an assignment not asked for is no mistake of the student's
+        batch.skipped.append(_skipped_row(course, path, rel))
+    return batch

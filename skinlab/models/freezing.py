@@ -1,0 +1,45 @@
+"""Training only the head: freezing a backbone (BatchNorm included) and undoing it."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def _keep_eval(module: nn.Module, args) -> None:
+    # Forward pre-hook on frozen BatchNorm: model.train() flips .training back on, so reset
+    # it at every call. Frozen BN then normalises with its ImageNet running statistics and
+    # never updates them.
+    module.training = False
+
+
+def freeze_all_but(model: nn.Module, head: nn.Module) -> nn.Module:
+    """Make only ``head`` trainable, in place; BatchNorm outside it stays in eval mode even under
+    ``model.train()``. ``skinlab.models.freeze_backbone(model)`` finds the head itself."""
+    head_ids = {id(p) for p in head.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in head_ids)
+    head_modules = set(head.modules())
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in head_modules:
+            if getattr(m, "_skinlab_eval_hook", None) is None:
+                m._skinlab_eval_hook = m.register_forward_pre_hook(_keep_eval)
+            m.eval()
+    return model
+
+
+def unfreeze_all(model: nn.Module) -> nn.Module:
+    """Make every parameter trainable again and let BatchNorm follow ``train()``/``eval()``."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    for m in model.modules():
+        hook = getattr(m, "_skinlab_eval_hook", None)
+        if hook is not None:
+            hook.remove()
+            m._skinlab_eval_hook = None
+            m.train(model.training)
+    return model
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of scalar parameters (only those with ``requires_grad`` if ``trainable_only``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
