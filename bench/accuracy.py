@@ -40,8 +40,8 @@ def ensemble(run_dirs, data=None, tta=False, device="auto") -> dict:
     """Test metrics of the mean of the runs' softmax outputs (the runs must share their split)."""
     import numpy as np
 
-    from skinlab import engine, metrics, presets
-    from skinlab.pipeline import load_run, prepare_data
+    from skinlab import metrics
+    from skinlab.pipeline import load_run, predict_split, prepare_data
 
     probs, y_ref, split_ref = [], None, None
     for run in run_dirs:
@@ -51,8 +51,7 @@ def ensemble(run_dirs, data=None, tta=False, device="auto") -> dict:
         if split_ref is not None and not np.array_equal(split, split_ref):
             raise ValueError(f"{run}: its split differs from {run_dirs[0]}'s (another seed or fractions?)")
         split_ref = split
-        plain = presets.BatchAugment(prepared.mean, prepared.std, train=False).to(dev)
-        y, p = engine.predict(model, prepared.loader("test", 256), dev, batch_transform=plain, tta_flip=tta)
+        y, p = predict_split(model, prepared, "test", dev, tta=tta)
         y_ref = y if y_ref is None else y_ref
         probs.append(p)
     result = metrics.compute_metrics(y_ref, np.mean(probs, axis=0))

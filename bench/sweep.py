@@ -33,8 +33,7 @@ from skinlab.data.layout import ENV_VAR
 def train_one(name: str, cfg: dict, out: Path, threads: int) -> dict:
     import torch
 
-    from skinlab import engine, presets
-    from skinlab.pipeline import TrainConfig, load_run, prepare_data, train
+    from skinlab.pipeline import TrainConfig, load_run, predict_split, prepare_data, train
 
     torch.set_num_threads(threads)
     run_dir = out / name
@@ -43,11 +42,10 @@ def train_one(name: str, cfg: dict, out: Path, threads: int) -> dict:
     seconds = time.perf_counter() - t0
     model, run_cfg, device = load_run(run_dir)
     prepared = prepare_data(run_cfg, log=None)
-    plain = presets.BatchAugment(prepared.mean, prepared.std, train=False).to(device)
     arrays = {}
     for split in ("val", "test"):
         for tta in (False, True):
-            y, p = engine.predict(model, prepared.loader(split, 256), device, batch_transform=plain, tta_flip=tta)
+            y, p = predict_split(model, prepared, split, device, tta=tta)
             arrays[f"{split}_y"] = y
             arrays[f"{split}_p{'_tta' if tta else ''}"] = p
     np.savez_compressed(out / f"{name}.npz", **arrays)

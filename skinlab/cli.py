@@ -32,7 +32,7 @@ def _fractions(text: str) -> tuple[float, float, float]:
 def build_parser() -> argparse.ArgumentParser:
     from skinlab.data import ENV_VAR
     from skinlab.models import MODEL_NAMES
-    from skinlab.pipeline import WEIGHTINGS, TrainConfig
+    from skinlab.pipeline import SAMPLINGS, WEIGHTINGS, TrainConfig
 
     p = argparse.ArgumentParser(prog="skinlab", description="Skin-lesion classification on HAM10000 (the skinlab course).")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -64,8 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scheduler", choices=("cosine", "none"), default=d.scheduler)
     t.add_argument("--weighting", choices=WEIGHTINGS, default=d.weighting,
                    help="class weights in the loss: median frequency, its square root, or none")
+    t.add_argument("--sampling", choices=SAMPLINGS, default=d.sampling,
+                   help="balanced: every class equally often in each epoch (drawn with replacement)")
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--rotation", type=float, default=d.rotation,
+                   help="training augmentation: random rotation within ±DEGREES (default %(default)s)")
+    t.add_argument("--no-flip", dest="flip", action="store_false",
+                   help="no random horizontal flip (with --rotation 0: no augmentation at all)")
+    t.add_argument("--seed", type=int, default=d.seed, help="the split; also the initialisation unless --init-seed")
+    t.add_argument("--init-seed", type=int, default=None,
+                   help="another initialisation and batch order on the same split (ensembles)")
+    t.add_argument("--split-file", default=None,
+                   help="CSV with image_id and split columns (e.g. RUN/split.csv) instead of the lesion-level split")
+    t.add_argument("--train-images", type=int, default=None,
+                   help="train on a class-stratified subset of this many training images")
     t.add_argument("--device", default=d.device, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps")
     t.add_argument("--fractions", type=_fractions, default=d.fractions, help="train,val,test (default 0.64,0.16,0.20)")
     t.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="random initialisation")
@@ -135,7 +147,7 @@ def _cmd_train(args) -> int:
     from skinlab.pipeline import TrainConfig, train
 
     fields = TrainConfig.__dataclass_fields__
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields and (v is not None or k == "image_size")})
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields and (v is not None or fields[k].default is None)})
     cfg.out = args.out or f"runs/{args.model}"
     train(cfg)
     print(f"run folder: {cfg.out}")
@@ -144,6 +156,7 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from skinlab import metrics
+    from skinlab.atomic import write_json
     from skinlab.pipeline import evaluate_split, load_run, prepare_data, summary_line
 
     model, cfg, device = load_run(args.run, args.data, args.device)
@@ -152,8 +165,7 @@ def _cmd_evaluate(args) -> int:
     result["majority_baseline"] = metrics.majority_baseline(data.labels("train"), data.labels(args.split))
     result["synthetic"] = data.source.synthetic
     print(summary_line(result))
-    out = Path(args.run) / f"eval-{args.split}.json"
-    out.write_text(json.dumps(result, indent=2))
+    out = write_json(result, Path(args.run) / f"eval-{args.split}.json")
     print(f"wrote {out}")
     return 0
 
@@ -162,14 +174,14 @@ def _cmd_gradcam(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    import numpy as np
     import torch
 
     from skinlab import data as D
-    from skinlab import plots
-    from skinlab.gradcam import grad_cam
+    from skinlab import gradcam, plots
+    from skinlab.data.cache import decode_resized
     from skinlab.models import default_target_layer
     from skinlab.pipeline import load_run
+    from skinlab.presets import BatchAugment
 
     model, cfg, device = load_run(args.run, args.data, args.device)
     path = Path(args.image)
@@ -180,19 +192,19 @@ def _cmd_gradcam(args) -> int:
             raise D.DataError(f"{args.image}: neither an image file nor an image_id in {root}")
         path = images[args.image]
     raw = json.loads((Path(args.run) / "config.json").read_text())
-    size = int(raw["image_size"])
-    image = D.load_image(path).resize((size, size))
-    rgb = np.asarray(image, dtype=np.float32) / 255.0
-    x = (torch.from_numpy(rgb).permute(2, 0, 1) - torch.tensor(raw["mean"]).view(3, 1, 1)) / torch.tensor(raw["std"]).view(3, 1, 1)
+    # The pixels the model was trained on: decoded and resized as the image cache does, then
+    # normalised by the run's statistics as its evaluation batches were.
+    pixels = torch.tensor(decode_resized(str(path), int(raw["image_size"])))[None]
+    x = BatchAugment(raw["mean"], raw["std"], train=False).to(device)(pixels)[0]
+    rgb = pixels[0].permute(1, 2, 0).numpy() / 255.0
     class_idx = None
     if args.class_name is not None:
         if args.class_name not in D.CLASSES:
             raise ValueError(f"--class {args.class_name!r}: expected one of {', '.join(D.CLASSES)}")
         class_idx = D.CLASSES.index(args.class_name)
-    x = x.to(device)
     with torch.no_grad():
         prob = torch.softmax(model(x[None]), 1)[0].cpu()
-    cam = grad_cam(model, x, default_target_layer(model), class_idx)
+    cam = gradcam.grad_cam(model, x, default_target_layer(model), class_idx)
     shown = class_idx if class_idx is not None else int(prob.argmax())
     title = f"{path.stem}: {D.CLASSES[shown]} (p={prob[shown]:.2f})"
     out = Path(args.out) if args.out else Path(args.run) / "figures" / f"gradcam-{path.stem}.png"

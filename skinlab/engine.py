@@ -8,7 +8,6 @@ validation balanced accuracy, atomic checkpoints and resuming.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import random
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from skinlab.atomic import TEMP_MARK, atomic_write, write_json
 from skinlab.metrics import compute_metrics
 
 
@@ -183,20 +183,10 @@ def predict(model, loader, device, *, batch_transform=None, tta_flip: bool = Fal
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
-    """Write atomically: a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    """Write atomically (:func:`skinlab.atomic.atomic_write`): the old file survives a failure."""
+    with atomic_write(path) as fh:
+        torch.save(state, fh)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -207,12 +197,6 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # a damaged file: say which one
         raise RuntimeError(f"{path}: cannot read checkpoint ({exc})") from None
-
-
-def _write_json(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -263,7 +247,7 @@ def fit(
     scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and is_main:
-        for orphan in out.glob(".*.pt.tmp-*"):  # left by a run killed while saving
+        for orphan in out.glob(f".*.pt{TEMP_MARK}*"):  # left by a run killed while saving
             orphan.unlink(missing_ok=True)
     history: list[dict] = []
     best = {"epoch": -1, "val_balanced_acc": -math.inf}
@@ -335,7 +319,7 @@ def fit(
             if improved:
                 save_checkpoint({**state, "optimizer": None}, out / "best.pt")
             save_checkpoint(state, out / "last.pt")
-            _write_json(history, out / "history.json")
+            write_json(history, out / "history.json")
         if progress and is_main:
             bar.set_postfix(loss=f"{train_loss:.3f}", val_bacc=f"{row['val_balanced_acc']:.3f}")
         if log and is_main:

@@ -1,11 +1,13 @@
 """A whole training run, from dataset folder to run folder: what ``skinlab train`` does.
 
 Kept apart from the engine (which knows nothing about files or HAM10000) and from the CLI
-(which only parses flags), like torchvision's ``references/classification``.
+(which only parses flags), like torchvision's ``references/classification``. It is the only
+training path: the CLI, the book's chapters (``skinlab.course.profile``) and the benchmarks all
+train through :func:`train`, and read a run back with :func:`load_run` and :func:`predict_split`.
 
 Run folder::
 
-    config.json  split.csv  history.json  best.pt  last.pt  metrics.json  figures/*.png
+    config.json  split.csv  history.json  best.pt  last.pt  metrics.json  predictions.npz  figures/*.png
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import torch
 from torch import nn
 
 from skinlab import balance, distributed, engine, metrics, models, presets
+from skinlab.atomic import atomic_write, write_json
 from skinlab.data import CLASSES, SYNTHETIC_SAMPLE_SIZE, DataSource, load_metadata, resolve_data_dir
 from skinlab.data.cache import TensorBatchLoader, load_resized
-from skinlab.split import DEFAULT_FRACTIONS, assert_no_leak, split_by_lesion
+from skinlab.split import DEFAULT_FRACTIONS, SPLITS, assert_no_leak, load_split, split_by_lesion, stratified_subset
 
 WEIGHTINGS = ("median", "sqrt", "none")
 SAMPLINGS = ("shuffle", "balanced")
@@ -48,8 +51,11 @@ class TrainConfig:
     sampling: str = "shuffle"  # or "balanced": every class equally often in each epoch (with replacement)
     label_smoothing: float = 0.0
     rotation: float = presets.ROTATION_DEGREES  # training augmentation: random rotation within ±this
-    flip: bool = True  # training augmentation: random horizontal flip
-    seed: int = 0
+    flip: bool = True  # training augmentation: random horizontal flip (rotation 0, no flip: none at all)
+    seed: int = 0  # the split, and the initialisation and batch order unless init_seed is given
+    init_seed: int | None = None  # another initialisation and batch order on the same split (ensembles)
+    split_file: str | None = None  # a given split (CSV: image_id, split) instead of the lesion-level one
+    train_images: int | None = None  # train on a class-stratified subset of this many training images
     device: str = "auto"
     fractions: tuple = DEFAULT_FRACTIONS
     pretrained: bool = True
@@ -97,7 +103,12 @@ class PreparedData:
 
 
 def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
-    """Dataset → validated metadata → lesion-level split → cached resized images → statistics."""
+    """Dataset → validated metadata → split → cached resized images → statistics.
+
+    The split is the lesion-level one (``cfg.seed``, ``cfg.fractions``) unless ``cfg.split_file``
+    gives one; ``cfg.train_images`` keeps a class-stratified subset of the training part. Models
+    trained from scratch are normalised by the statistics of the training images.
+    """
     main = distributed.is_main()
     # Under torchrun, rank 0 makes the synthetic sample / image cache; the others then read it.
     with distributed.main_first():
@@ -107,19 +118,19 @@ def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
         metadata = load_metadata(source.root)
         size = cfg.resolved_image_size()
         images = load_resized(metadata["path"].tolist(), size, workers=cfg.workers, progress=cfg.progress and main)
-    split = split_by_lesion(metadata, cfg.fractions, seed=cfg.seed)
-    assert_no_leak(metadata, split)
-    index = {name: np.flatnonzero(split.to_numpy() == name) for name in ("train", "val", "test")}
+    if cfg.split_file:  # given on purpose (the book's leakage experiment uses a leaky one): not checked
+        split = load_split(cfg.split_file, metadata)
+    else:
+        split = split_by_lesion(metadata, cfg.fractions, seed=cfg.seed)
+        assert_no_leak(metadata, split)
+    index = {name: np.flatnonzero(split.to_numpy() == name) for name in SPLITS}
+    if cfg.train_images:
+        labels = metadata["label"].to_numpy()[index["train"]]
+        index["train"] = index["train"][stratified_subset(labels, cfg.train_images, cfg.seed)]
     stats = models.input_stats(cfg.model)
     if stats is None:  # LeNet from scratch: normalise by the training split's own statistics
         stats = presets.measure_mean_std(images[index["train"]])
     return PreparedData(source, metadata, split, images, index, *stats)
-
-
-def _write_json(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def train(cfg: TrainConfig, log=print) -> dict:
@@ -139,7 +150,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
 def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dict:
     main = dist_info.is_main
     log = log if main else None  # only rank 0 talks and writes
-    engine.seed_everything(cfg.seed)
+    train_seed = cfg.seed if cfg.init_seed is None else cfg.init_seed
+    engine.seed_everything(train_seed)
     device = engine.select_device(device_pref)
     out = Path(cfg.out)
     if out.exists() and (out / "metrics.json").exists() and not cfg.resume:
@@ -149,7 +161,7 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
     data = prepare_data(cfg, log)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json({**asdict(cfg), "image_size": cfg.resolved_image_size(), "mean": data.mean, "std": data.std,
+        write_json({**asdict(cfg), "image_size": cfg.resolved_image_size(), "mean": data.mean, "std": data.std,
                      "device": str(device), "world_size": dist_info.world_size,
                      "synthetic": data.source.synthetic}, out / "config.json")
         data.split.to_frame().assign(image_id=data.metadata["image_id"]).to_csv(out / "split.csv", index=False)
@@ -173,39 +185,34 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
                  if cfg.scheduler == "cosine" else None)
     val_loader = data.loader("val", 256)
     plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=channels_last)
-    on_epoch_start = None
     if cfg.sampling not in SAMPLINGS:
         raise ValueError(f"sampling {cfg.sampling!r}: expected one of {', '.join(SAMPLINGS)}")
     sample_weights = None
     if cfg.sampling == "balanced":
-        counts = np.bincount(train_labels, minlength=len(CLASSES))
-        sample_weights = 1.0 / counts[train_labels]
-    if dist_info.distributed:
-        world = dist_info.world_size
-        if cfg.batch_size % world:
-            raise ValueError(f"--batch-size {cfg.batch_size} is the global batch: it must be divisible by "
-                             f"the {world} processes")
-        sampler = distributed.ShardedSampler(len(train_labels), dist_info.rank, world, shuffle=True, seed=cfg.seed,
+        sample_weights = 1.0 / balance.class_counts(train_labels, len(CLASSES))[train_labels]
+    rank, world = (dist_info.rank, dist_info.world_size) if dist_info.distributed else (0, 1)
+    if cfg.batch_size % world:
+        raise ValueError(f"--batch-size {cfg.batch_size} is the global batch: it must be divisible by "
+                         f"the {world} processes")
+    on_epoch_start = None
+    if dist_info.distributed or sample_weights is not None:
+        sampler = distributed.ShardedSampler(len(train_labels), rank, world, shuffle=True, seed=train_seed,
                                              weights=sample_weights)
         train_loader = data.loader("train", cfg.batch_size // world, sampler=sampler)
-        augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip,
-                                       shard=(dist_info.rank, world), channels_last=channels_last)
         on_epoch_start = sampler.set_epoch
-        model = distributed.wrap_model(model.to(device), device)
-    elif sample_weights is not None:
-        sampler = distributed.ShardedSampler(len(train_labels), seed=cfg.seed, weights=sample_weights)
-        train_loader = data.loader("train", cfg.batch_size, sampler=sampler)
-        on_epoch_start = sampler.set_epoch
-        augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip,
-                                         channels_last=channels_last)
     else:
         train_loader = data.loader("train", cfg.batch_size, shuffle=True,
-                                   generator=torch.Generator().manual_seed(cfg.seed))
+                                   generator=torch.Generator().manual_seed(train_seed))
+    if cfg.rotation or cfg.flip:
         augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip,
-                                         channels_last=channels_last)
+                                       shard=(rank, world), channels_last=channels_last)
+    else:  # no augmentation at all: the training batches are prepared like the validation ones
+        augment = plain
+    if dist_info.distributed:
+        model = distributed.wrap_model(model.to(device), device)
 
     history = engine.fit(model, train_loader, val_loader, criterion, optimizer, cfg.epochs, device,
-                         scheduler=scheduler, out_dir=out, resume=cfg.resume, seed=cfg.seed,
+                         scheduler=scheduler, out_dir=out, resume=cfg.resume, seed=train_seed,
                          train_transform=augment, eval_transform=plain, progress=cfg.progress, log=log,
                          is_main=main, on_epoch_start=on_epoch_start)
     if not main:
@@ -214,28 +221,39 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
     model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     best = engine.load_checkpoint(out / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
-    result = evaluate_split(model, data, "test", device, tta=cfg.tta)
+    y_true, y_prob = predict_split(model, data, "test", device, tta=cfg.tta)
+    result = {"split": "test", **metrics.compute_metrics(y_true, y_prob)}
     result.update({
         "model": cfg.model,
         "best_epoch": best["best"]["epoch"],
         "epochs": cfg.epochs,
+        "train_images": int(len(data.index["train"])),
         "seconds": round(time.perf_counter() - t_start, 1),
         "data": str(data.source.root),
         "synthetic": data.source.synthetic,
         "world_size": dist_info.world_size,
         "majority_baseline": metrics.majority_baseline(train_labels, data.labels("test")),
     })
+    with atomic_write(out / "predictions.npz") as fh:  # the test probabilities, for ensembles and figures
+        np.savez(fh, y_true=y_true, y_prob=y_prob, test_index=data.index["test"])
     if cfg.figures:
         _figures(out, history, result)
-    _write_json(result, out / "metrics.json")
+    write_json(result, out / "metrics.json")
     if log:
         log(summary_line(result))
     return result
 
 
-def evaluate_split(model, data: PreparedData, name: str, device, tta: bool = False, batch_size: int = 256) -> dict:
+def predict_split(model: nn.Module, data: PreparedData, name: str, device, tta: bool = False,
+                  batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_prob)`` of ``model`` on split ``name``, batches prepared as in training
+    (the run's normalisation, channels-last when the model is); ``tta`` adds flipped images."""
     plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=_is_channels_last(model)).to(device)
-    y_true, y_prob = engine.predict(model, data.loader(name, batch_size), device, batch_transform=plain, tta_flip=tta)
+    return engine.predict(model, data.loader(name, batch_size), device, batch_transform=plain, tta_flip=tta)
+
+
+def evaluate_split(model, data: PreparedData, name: str, device, tta: bool = False, batch_size: int = 256) -> dict:
+    y_true, y_prob = predict_split(model, data, name, device, tta=tta, batch_size=batch_size)
     return {"split": name, **metrics.compute_metrics(y_true, y_prob)}
 
 
@@ -270,7 +288,9 @@ def _figures(out: Path, history, result) -> None:
 
 
 def load_run(run_dir: str | os.PathLike, data: str | None = None, device="auto"):
-    """Model (best weights), config and prepared data of a finished run."""
+    """``(model, cfg, device)`` of a finished run: its best weights in eval mode on ``device``
+    (channels-last where training would use it) and its ``TrainConfig`` (``data`` replaces the
+    dataset folder); ``prepare_data(cfg)`` then gives the run's split and normalisation."""
     run = Path(run_dir)
     cfg_file = run / "config.json"
     if not cfg_file.is_file():

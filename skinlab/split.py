@@ -107,3 +107,35 @@ def split_by_image(metadata: pd.DataFrame, fractions=DEFAULT_FRACTIONS, seed: in
         for name, part in zip(SPLITS, np.split(idx, cuts)):
             out.loc[part] = name
     return out
+
+
+def load_split(path, metadata: pd.DataFrame) -> pd.Series:
+    """A split saved as CSV (``image_id`` and ``split`` columns, like a run folder's ``split.csv``),
+    as a Series indexed like ``metadata``. Every image of ``metadata`` needs a known split name."""
+    table = pd.read_csv(path)
+    missing = {"image_id", "split"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: a split file needs image_id and split columns; {sorted(missing)} missing")
+    split = metadata["image_id"].map(table.set_index("image_id")["split"]).rename("split")
+    if split.isna().any():
+        raise ValueError(f"{path}: no split for {int(split.isna().sum())} image(s) of the dataset, "
+                         f"e.g. {metadata.loc[split.isna(), 'image_id'].iloc[0]}")
+    bad = sorted(set(split) - set(SPLITS))
+    if bad:
+        raise ValueError(f"{path}: split names must be {', '.join(SPLITS)}; found {bad}")
+    return split
+
+
+def stratified_subset(labels, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of about ``n`` of ``labels`` keeping each class's share (at least one per
+    present class); all positions when ``n`` covers them."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    if n >= len(labels):
+        return np.arange(len(labels))
+    chosen = []
+    for c in np.unique(labels):
+        pos = np.flatnonzero(labels == c)
+        k = max(1, int(round(n * len(pos) / len(labels))))
+        chosen.append(rng.choice(pos, size=min(k, len(pos)), replace=False))
+    return np.sort(np.concatenate(chosen))

@@ -86,3 +86,31 @@ def test_short_lenet_run_on_real_images_beats_majority_balanced_accuracy(ham_dir
     assert result["synthetic"] is False and result["n"] > 1900
     assert result["majority_baseline"]["balanced_accuracy"] == pytest.approx(1 / 7)
     assert result["balanced_accuracy"] > 1 / 7 + 0.1
+
+
+def test_gradcam_explains_the_pixels_the_model_was_trained_on(synth_dir, tmp_path, monkeypatch):
+    """The image the ``gradcam`` command explains is decoded and resized like the training images
+    (JPEG draft mode, bilinear: the image cache) and normalised like them, bit for bit."""
+    import numpy as np
+    import torch
+
+    from skinlab import gradcam
+    from skinlab.pipeline import load_run, prepare_data
+    from skinlab.presets import BatchAugment
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(synth_dir), "--epochs", "1", "--out", str(run), "--no-progress"]) == 0
+    seen = []
+
+    def spy(model, image, target_layer, class_idx=None):
+        seen.append(image.detach().cpu())
+        return np.zeros(image.shape[-2:], dtype=np.float32)
+
+    monkeypatch.setattr(gradcam, "grad_cam", spy)
+    model, cfg, device = load_run(run)
+    data = prepare_data(cfg, log=None)
+    i = int(data.index["test"][0])
+    assert main(["gradcam", str(run), data.metadata.at[i, "image_id"], "--out", str(tmp_path / "cam.png")]) == 0
+    trained_on = BatchAugment(data.mean, data.std, train=False)(data.images[i : i + 1])
+    assert len(seen) == 1
+    assert torch.allclose(seen[0].reshape(trained_on.shape), trained_on, atol=1e-6)

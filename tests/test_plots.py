@@ -403,14 +403,32 @@ def test_gradcam_overlays_rows_and_mask_contour():
     img_ax, cam_ax = fig.axes[:2]
     assert img_ax.get_title() == "a"
     assert np.allclose(fig.axes[2].images[0].get_array(), 200 / 255)
-    assert len(cam_ax.images) == 2 and np.allclose(cam_ax.images[1].get_array(), cams[0])
-    assert cam_ax.images[1].get_extent() == [-0.5, 7.5, 5.5, -0.5]  # stretched over the image
+    assert len(cam_ax.images) == 1 and cam_ax.images[0].get_array().shape == (6, 8, 3)  # stretched over the image
     assert len(cam_ax.collections) == 1  # the mask contour
     # the contour sits on the mask border, in image pixel coordinates (mask is 2x the image)
     # mask columns 4..11 of 16 -> image x 1.5..5.5; rows 3..8 of 12 -> image y 1.0..4.0
     verts = cam_ax.collections[0].get_paths()[0].vertices
     assert np.allclose([verts[:, 0].min(), verts[:, 0].max()], [1.5, 5.5])
     assert np.allclose([verts[:, 1].min(), verts[:, 1].max()], [1.0, 4.0])
+
+
+def test_gradcam_overlays_show_the_picture_of_gradcam_overlay():
+    """One jet map and one blend for the book and the ``gradcam`` command: the overlay panel is
+    exactly ``skinlab.gradcam.overlay`` of the image and the heat map (stretched bilinearly)."""
+    from skinlab.gradcam import JET_LUT, overlay
+
+    image = np.zeros((4, 256, 3))  # black: the overlay is the colour map itself
+    ramp = np.tile(np.linspace(0, 1, 256), (4, 1))
+    fig = plots.gradcam_overlays([image], [ramp], alpha=0.5)
+    cam_ax = fig.axes[1]
+    assert len(cam_ax.images) == 1
+    shown = np.asarray(cam_ax.images[0].get_array())
+    assert np.allclose(shown, overlay(image, ramp, alpha=0.5), atol=1e-6)
+    levels = np.uint8(255 * ramp[0])  # the heat map's 256 levels, truncated as show_cam_on_image does
+    assert np.abs(shown[0] * 255 - JET_LUT[levels]).max() <= 0.01  # the gradcam module's jet, not matplotlib's
+    small = np.array([[0.0, 1.0], [1.0, 0.0]])  # a coarse map is stretched over the image
+    fig = plots.gradcam_overlays([np.full((6, 8, 3), 0.5)], [small])
+    assert np.asarray(fig.axes[1].images[0].get_array()).shape == (6, 8, 3)
 
 
 def test_gradcam_overlays_validates_inputs():

@@ -29,7 +29,8 @@ CACHE_VERSION = 1
 MMAP_MIN_BYTES = 512 * 2**20
 
 
-def _decode_resized(path: str, size: int) -> np.ndarray:
+def decode_resized(path: str, size: int) -> np.ndarray:
+    """One image as the cache holds it: ``(3, size, size)`` uint8, JPEG draft decoding, bilinear."""
     rgb = load_image(path, draft=size).resize((size, size), Image.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
@@ -95,7 +96,7 @@ def load_resized(
         workers = workers or min(8, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
             for i, img in enumerate(
-                tqdm(pool.map(_decode_resized, paths, [size] * len(paths)),
+                tqdm(pool.map(decode_resized, paths, [size] * len(paths)),
                      total=len(paths), desc=f"decoding images at {size}px (once)", unit="img",
                      disable=not progress)
             ):

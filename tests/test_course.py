@@ -1,0 +1,80 @@
+"""The course code (``skinlab.course``) finds the course from its arguments or the current folder,
+never from where the package is installed; the old module names still work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from skinlab import course
+from skinlab.course import bookbuild, profile
+
+
+def test_old_names_are_the_course_modules():
+    import skinlab.bookbuild
+    import skinlab.profile
+
+    assert skinlab.profile is profile and skinlab.bookbuild is bookbuild
+    assert not hasattr(profile, "REPO_ROOT")
+
+
+def test_course_root_is_the_argument_else_the_environment_else_the_folder_with_config(tmp_path, monkeypatch):
+    monkeypatch.delenv(course.COURSE_ENV, raising=False)
+    book = tmp_path / "course" / "book"
+    book.mkdir(parents=True)
+    (tmp_path / "course" / "_config.yml").write_text("title: x\n")
+    monkeypatch.chdir(book)
+    assert course.course_root() == tmp_path / "course"  # a chapter opened in Jupyter runs in book/
+    assert course.course_root(tmp_path) == tmp_path
+    monkeypatch.setenv(course.COURSE_ENV, str(tmp_path / "elsewhere"))
+    assert course.course_root() == tmp_path / "elsewhere"
+    monkeypatch.delenv(course.COURSE_ENV)
+    monkeypatch.chdir(tmp_path)
+    assert course.course_root() == tmp_path  # no course above: the current folder
+
+
+def test_runs_and_build_folders_follow_the_course_not_the_package(tmp_path, monkeypatch):
+    monkeypatch.delenv(profile.RUNS_ENV, raising=False)
+    monkeypatch.setenv(course.COURSE_ENV, str(tmp_path))
+
+    class Source:
+        root, synthetic = tmp_path, True
+
+    (tmp_path / "HAM10000_metadata.csv").write_text("lesion_id,image_id,dx\n")
+    assert profile.runs_dir(profile.current_profile("quick"), Source()).parent == tmp_path / "_build" / ".skinlab-runs"
+    assert bookbuild.html_dir(tmp_path, "instructor") == tmp_path / "_build" / "instructor" / "html"
+    assert bookbuild.screenshot_dir(bookbuild.html_dir(tmp_path)) == tmp_path / "_build" / "screenshots"
+
+
+def test_book_build_refuses_a_folder_without_config(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-m", "skinlab.bookbuild", str(tmp_path)], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode != 0 and "_config.yml" in r.stderr
+
+
+def test_code_hash_covers_modules_and_packages():
+    assert profile.code_hash(("plots",)) != profile.code_hash(("gradcam",))
+    assert len(profile._source_files("plots")) > 1  # a package: every file of it
+    assert profile._source_files("no_such_module") == []
+    assert profile.code_hash() == profile.code_hash()
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({}, "skinlab train --model lenet --epochs 12 --lr 0.001 --out runs/lenet"),
+    ({"rotation": 0, "flip": False, "init_seed": 2},
+     "skinlab train --model lenet --epochs 12 --lr 0.001 --rotation 0 --no-flip --init-seed 2 --out runs/lenet"),
+    ({"sampling": "balanced", "weighting": "none"},
+     "skinlab train --model lenet --epochs 12 --lr 0.001 --weighting none --sampling balanced --out runs/lenet"),
+])
+def test_train_command_names_every_changed_option(overrides, expected):
+    cfg = profile.lenet_config(profile.current_profile("quick"), **overrides)
+    assert profile.train_command(cfg) == expected
+    from skinlab.cli import build_parser
+
+    args = build_parser().parse_args(expected.split()[1:])  # and the CLI accepts it
+    assert all(getattr(args, k) == v for k, v in overrides.items())

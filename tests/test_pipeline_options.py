@@ -1,0 +1,125 @@
+"""The options that let the book's experiments train through ``pipeline.train`` (the one training
+path): another initialisation, a given split, a subset of the training images, no augmentation,
+class-balanced sampling; and reading a run back (``load_run``, ``predict_split``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from skinlab import data, engine, metrics, pipeline
+from skinlab.distributed import ShardedSampler
+from skinlab.pipeline import TrainConfig, load_run, predict_split, prepare_data, train
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "private_cache")
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("options-sample") / "ham"
+    return data.make_synthetic_ham10000(root, n_images=120, seed=0, image_size=(64, 48), progress=False)
+
+
+def _cfg(sample: Path, out: Path, **kw) -> TrainConfig:
+    return TrainConfig(data=str(sample), out=str(out), epochs=2, batch_size=16, device="cpu", progress=False,
+                       figures=False, workers=1, **kw)
+
+
+def _history(out: Path) -> list:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads((out / "history.json").read_text())]
+
+
+def test_init_seed_changes_the_model_not_the_split_and_a_given_split_reproduces_a_run(sample, tmp_path):
+    a = tmp_path / "a"
+    result = train(_cfg(sample, a), log=None)
+    b = tmp_path / "b"
+    train(_cfg(sample, b, init_seed=5), log=None)
+    assert (a / "split.csv").read_text() == (b / "split.csv").read_text()
+    assert _history(a) != _history(b)
+    # the run's own split.csv given back as a split file: the same run again
+    c = tmp_path / "c"
+    train(_cfg(sample, c, split_file=str(a / "split.csv")), log=None)
+    assert _history(a) == _history(c)
+    # predictions.npz holds the test probabilities the metrics were computed from
+    with np.load(a / "predictions.npz") as z:
+        assert metrics.compute_metrics(z["y_true"], z["y_prob"])["accuracy"] == result["accuracy"]
+        assert len(z["test_index"]) == result["n"]
+    # ... and load_run + predict_split predict them again
+    model, cfg, device = load_run(a)
+    y_true, y_prob = predict_split(model, prepare_data(cfg, log=None), "test", device)
+    with np.load(a / "predictions.npz") as z:
+        assert np.array_equal(y_true, z["y_true"]) and np.allclose(y_prob, z["y_prob"], atol=1e-6)
+
+
+def test_a_given_split_is_used_as_is_and_checked(sample, tmp_path):
+    meta = data.load_metadata(sample)
+    split = pd.Series(np.where(np.arange(len(meta)) % 5 == 0, "test", np.where(np.arange(len(meta)) % 5 == 1, "val", "train")))
+    path = tmp_path / "split.csv"
+    split.to_frame("split").assign(image_id=meta["image_id"]).to_csv(path, index=False)
+    prepared = prepare_data(_cfg(sample, tmp_path / "r", split_file=str(path)), log=None)
+    assert np.array_equal(prepared.index["test"], np.flatnonzero(split.to_numpy() == "test"))
+    split.iloc[:3].to_frame("split").assign(image_id=meta["image_id"].iloc[:3]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="no split for"):
+        prepare_data(_cfg(sample, tmp_path / "r", split_file=str(path)), log=None)
+
+
+def test_train_images_keeps_a_stratified_subset_of_the_training_split(sample, tmp_path):
+    full = prepare_data(_cfg(sample, tmp_path / "r"), log=None)
+    sub = prepare_data(_cfg(sample, tmp_path / "r", train_images=30), log=None)
+    assert set(sub.index["train"]) <= set(full.index["train"]) and 25 <= len(sub.index["train"]) <= 37
+    assert np.array_equal(sub.index["test"], full.index["test"])
+    assert set(sub.labels("train")) == set(full.labels("train"))  # every class keeps an image
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("options, augmenting, balanced", [
+    ({}, True, False),
+    ({"rotation": 0, "flip": False}, False, False),
+    ({"sampling": "balanced", "weighting": "none"}, True, True),
+])
+def test_augmentation_and_sampling_options_reach_fit(sample, tmp_path, monkeypatch, options, augmenting, balanced):
+    seen = {}
+
+    def fake_fit(model, train_loader, val_loader, criterion, *args, train_transform=None, **kw):
+        seen.update(loader=train_loader, transform=train_transform, weight=criterion.weight)
+        raise _Stop
+
+    monkeypatch.setattr(engine, "fit", fake_fit)
+    with pytest.raises(_Stop):
+        train(_cfg(sample, tmp_path / "r", **options), log=None)
+    assert seen["transform"].train_mode is augmenting
+    assert isinstance(seen["loader"].sampler, ShardedSampler) is balanced
+    if balanced:
+        assert seen["weight"] is None and seen["loader"].sampler.weights is not None
+
+
+def test_predict_split_feeds_a_channels_last_model_channels_last_batches(sample, tmp_path):
+    prepared = prepare_data(_cfg(sample, tmp_path / "r"), log=None)
+    layouts = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 7, 3)
+
+        def forward(self, x):
+            layouts.append(x.is_contiguous(memory_format=torch.channels_last))
+            return self.conv(x).mean(dim=(2, 3))
+
+    for channels_last in (False, True):
+        model = Probe()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        layouts.clear()
+        y_true, y_prob = predict_split(model, prepared, "val", torch.device("cpu"))
+        assert len(y_true) == len(prepared.index["val"]) and y_prob.shape == (len(y_true), 7)
+        assert layouts and all(layouts) is channels_last
+    assert pipeline._is_channels_last(Probe().to(memory_format=torch.channels_last))
