@@ -70,18 +70,23 @@ def book(log=print) -> list:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _grading_course(tmp: Path):
+    """A copy of the course in ``tmp``, the simulated class module, the environment and the
+    grading command's prefix."""
+    course = _copy_course(tmp / "course")
+    spec = importlib.util.spec_from_file_location("simulated_class", course / "solutions" / "simulated_class.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return course, module, _env(tmp), [sys.executable, "-m", "skinlab.grading", "--course-dir", str(course)]
+
+
 def grading(log=print) -> list:
     sim = REPO / "solutions" / "simulated_class.py"
     if not sim.is_file() or not (REPO / "nbgrader_config.py").is_file():
         return [Skipped("course", "no exercises/simulated class yet: autograding not measured")]
     tmp = Path(tempfile.mkdtemp(prefix="skinlab-bench-grade-"))
     try:
-        course = _copy_course(tmp / "course")
-        spec = importlib.util.spec_from_file_location("simulated_class", course / "solutions" / "simulated_class.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        env = _env(tmp)
-        py = [sys.executable, "-m", "skinlab.grading", "--course-dir", str(course)]
+        course, module, env, py = _grading_course(tmp)
         subprocess.run(py + ["release"], cwd=course, env=env, check=True, capture_output=True)
         module.write_class(course / "exercises", tmp / "class", students=("solution",))
         log("course: autograding one student's five assignments")
@@ -118,12 +123,7 @@ def grading_class(log=print, students: int = 30, jobs=(2,)) -> list:
     tmp = Path(tempfile.mkdtemp(prefix="skinlab-bench-class-"))
     rows = []
     try:
-        course = _copy_course(tmp / "course")
-        spec = importlib.util.spec_from_file_location("simulated_class", course / "solutions" / "simulated_class.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        env = _env(tmp)
-        py = [sys.executable, "-m", "skinlab.grading", "--course-dir", str(course)]
+        course, module, env, py = _grading_course(tmp)
         _write_mixed_class(module, course / "exercises", tmp / "class", students)
         for n in jobs:
             for leftover in ("submitted", "autograded", "feedback", "verified", "gradebook.db"):
