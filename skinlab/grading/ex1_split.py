@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..split import DEFAULT_FRACTIONS, SPLITS  # the task's defaults are the reference's
 from .checking import check
 from .probes.ex1_split import make_lesion_metadata  # noqa: F401 - public: skinlab.grading.make_lesion_metadata
 
 PROBES = "ex1_split"
-SPLITS = ("train", "val", "test")
-DEFAULT_FRACTIONS = (0.64, 0.16, 0.20)
 
 
 # ------------------------------------------------------------------ hidden-test inputs
