@@ -144,3 +144,9 @@ def test_book_display_sends_photos_as_jpeg_and_drawings_as_png():
         plt.close("all")
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_view_text_form_is_short():
+    view = views.View([("c", [("a", "A")])], {("a",): _frame("red", "red square")})
+    assert len(repr(view)) < 200 and "1 pictures" in repr(view)
+    assert "base64" not in repr(view.frames[("a",)])

@@ -408,16 +408,18 @@ def page_audit(pages: list[str], html_dir: Path, width: int, height: int, offlin
                     found.append(f"{len(raw)} of {n_math} formulas not rendered (raw TeX), e.g. {raw[0]!r}")
             n_views, view_problems = driver.execute_script(_VIEW_JS_CHECK)
             found += view_problems
-            overflow = driver.execute_script(
-                "return [document.documentElement.scrollWidth, window.innerWidth]")
-            if overflow[0] > overflow[1] + 1:
+            # against the device's width: a phone browser widens its layout viewport (innerWidth)
+            # to fit content that overflows, which would hide the overflow
+            page_width = driver.execute_script(
+                "return Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
+            if page_width > width + 1:
                 wide = driver.execute_script("""
-                    const w = window.innerWidth;
-                    return Array.from(document.querySelectorAll('.bd-article *'))
+                    const w = arguments[0];
+                    return Array.from(document.querySelectorAll('body *'))
                       .filter(e => e.getBoundingClientRect().right > w + 1)
-                      .slice(0, 3).map(e => e.tagName + '.' + e.className);""")
-                found.append(f"the page scrolls sideways: {overflow[0]} px wide in a {overflow[1]} px "
-                             f"window (widest: {wide})")
+                      .slice(-3).map(e => e.tagName + '.' + e.className);""", width)
+                found.append(f"the page scrolls sideways: {page_width} px wide on a {width} px "
+                             f"screen (e.g. {wide})")
             cut = driver.execute_script("""
                 return Array.from(document.querySelectorAll('.cell_output pre'))
                   .filter(p => p.scrollWidth > p.clientWidth + 1 && getComputedStyle(p).whiteSpace === 'pre')

@@ -127,7 +127,7 @@ def dermoscopic_example(metadata: pd.DataFrame, codes: Sequence[str] = ("nv", "m
     if unknown:
         raise ValueError(f"dermoscopic_example: unknown class codes {unknown}; expected some of {CLASSES}")
     if loader is None:
-        from skinlab.plots.views import _load_rgb as loader
+        from skinlab.plots.images import _default_loader as loader  # full resolution
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(1, len(codes), squeeze=False, figsize=(3.4 * len(codes), 2.9), layout="constrained")
     for ax, code in zip(axes[0], codes):

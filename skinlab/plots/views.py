@@ -66,7 +66,7 @@ VIEW_JS = r"""
 """
 
 
-@dataclass
+@dataclass(repr=False)
 class Frame:
     """One picture of a view: encoded bytes, its MIME type, its alt text and a one-line note."""
 
@@ -74,6 +74,9 @@ class Frame:
     mime: str
     alt: str
     note: str = ""
+
+    def __repr__(self) -> str:
+        return f"Frame({self.mime}, {len(self.data):,} bytes, alt={self.alt!r})"
 
     def data_uri(self) -> str:
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
@@ -110,7 +113,7 @@ def encode_image(picture, fmt: str = "jpeg", quality: int = 80, max_side: int | 
     return out.getvalue(), f"image/{fmt}"
 
 
-@dataclass
+@dataclass(repr=False)
 class View:
     """Controls (``[(label, [(value, text), ...]), ...]``) and one :class:`Frame` per combination
     of their values (keys: tuples of values, in the controls' order)."""
@@ -141,6 +144,11 @@ class View:
             if len(frame.data) > MAX_FRAME_BYTES:
                 raise ValueError(f"View: frame {key} is {len(frame.data):,} bytes, over the "
                                  f"{MAX_FRAME_BYTES:,}-byte limit: downscale or compress it")
+
+    def __repr__(self) -> str:
+        # the text a notebook shows without HTML: what the view holds, not its pictures' bytes
+        controls = ", ".join(f"{label} ({len(options)})" for label, options in self.controls)
+        return f"<View: {len(self.frames)} pictures, {self.nbytes:,} bytes; controls {controls}>"
 
     @property
     def nbytes(self) -> int:
