@@ -293,7 +293,12 @@ def static_audit(html_dir: Path, pages: list[str]) -> dict[str, list[str]]:
     import base64
     import html as html_lib
 
+    from skinlab.data.source import cache_dir
+
     home = str(Path.home())
+    # the data folder and the synthetic sample's: where the builder keeps data, not a reader's
+    data_dirs = [(str(Path(p).resolve()), "the data folder's path")
+                 for p in (os.environ.get(ENV_VAR), cache_dir()) if p]
     problems: dict[str, list[str]] = {}
     for page in pages:
         path = Path(html_dir) / page
@@ -319,6 +324,7 @@ def static_audit(html_dir: Path, pages: list[str]) -> dict[str, list[str]]:
         visible = html_lib.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<(script|style)\b.*?</\1>", "", article)))
         for marker, what in ((home + "/", "a path under the builder's home"),
                              (str(Path(html_dir).resolve().parents[1]) + "/", "a path of the course folder"),
+                             *data_dirs,
                              ("it/s]", "a progress bar"), ("Warning:", "a warning"), ("warnings.warn", "a warning")):
             if marker and marker in visible:
                 found.append(f"{what} in the page: ...{visible[max(0, visible.index(marker) - 40):visible.index(marker) + 60]!r}...")
