@@ -111,7 +111,7 @@ def test_lenet_diagram_shapes_come_from_the_model():
     assert ("flatten", "Flatten", (400,)) in shapes
     fig = plots.lenet_diagram(LeNet(num_classes=5))
     texts = {t.get_text() for t in fig.axes[0].texts}
-    assert {"3@32x32", "6@28x28", "16@5x5", "400", "120", "84", "5"} <= texts
+    assert {"32x32\n3 channels", "28x28\n6 maps", "5x5\n16 maps", "400", "120", "84", "5"} <= texts
     assert "LeNet" in fig._suptitle.get_text()
     with pytest.raises(TypeError, match="nn.Sequential"):
         plots.diagrams.layer_shapes(object())

@@ -58,7 +58,7 @@ def _describe(kind: str, layer) -> str:
 
 def lenet_diagram(model=None, input_size: int = 32) -> Figure:
     """The architecture of ``model`` (default: a fresh ``skinlab.models.LeNet``) as blocks: each
-    feature map as a stack of squares (side proportional to its size, labelled channels@HxW),
+    feature map as a stack of squares (side proportional to its size, labelled HxW and channels),
     each fully connected layer as a bar (labelled with its units), the operations on the arrows.
     ReLUs are folded into the layer before them."""
     if model is None:
@@ -76,9 +76,9 @@ def lenet_diagram(model=None, input_size: int = 32) -> Figure:
         ops.append("flatten" if kind == "Flatten" else _describe(kind, layers.get(name)))
         blocks.append((name, kind, shape))
 
-    fig, ax = plt.subplots(figsize=(10, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8.4, 3.3), layout="constrained")  # compact: legible when shrunk
     ax.set_xlim(0, len(blocks) * 1.3)
-    ax.set_ylim(-1.7, 1.35)
+    ax.set_ylim(-1.95, 1.35)
     ax.set_aspect("equal")
     ax.axis("off")
     biggest = max(s[1] for _, _, s in blocks if len(s) == 3)
@@ -95,23 +95,23 @@ def lenet_diagram(model=None, input_size: int = 32) -> Figure:
                 ax.add_patch(Rectangle((cx - side / 2 + off, -side / 2 + off), side, side,
                                        facecolor="#dddddd" if kind == "input" else conv_color,
                                        edgecolor="black", linewidth=0.8, alpha=0.9))
-            label = f"{c}@{h}x{w}"
+            label = f"{h}x{w}\n{c} {'channels' if kind == 'input' else 'maps'}"
         else:
             (units,) = shape
-            height = 0.25 + 1.6 * np.sqrt(units / widest)
+            height = 0.25 + 1.2 * np.sqrt(units / widest)
             ax.add_patch(Rectangle((cx - 0.12, -height / 2), 0.24, height, facecolor=fc_color,
                                    edgecolor="black", linewidth=0.8))
             label = f"{units}"
         title = "input" if kind == "input" else ("output\n(logits)" if i == len(blocks) - 1 else name)
-        ax.text(cx, -1.2, label, ha="center", va="center", fontsize=11, fontweight="bold")
-        ax.text(cx, -1.55, title, ha="center", va="center", fontsize=9)
+        ax.text(cx, -1.22, label, ha="center", va="center", fontsize=11, fontweight="bold", linespacing=1.1)
+        ax.text(cx, -1.72, title, ha="center", va="center", fontsize=10.5)
     for i, op in enumerate(ops):
         x0, x1 = 0.55 + i * 1.3 + 0.48, 0.55 + (i + 1) * 1.3 - 0.42
         ax.add_patch(FancyArrowPatch((x0, 0), (x1, 0), arrowstyle="-|>", mutation_scale=12, color="black"))
-        ax.text((x0 + x1) / 2, 0.72, op, ha="center", va="bottom", fontsize=8.5)
+        ax.text((x0 + x1) / 2, 0.8, op, ha="center", va="bottom", fontsize=10)
     n_params = sum(p.numel() for p in model.parameters())
     fig.suptitle(f"{type(model).__name__}: {n_params:,} parameters\nblue: feature maps "
-                 "(channels@height x width); orange: fully connected layers (units)", fontsize=10)
+                 "(height x width, number of maps); orange: fully connected layers (units)", fontsize=11)
     return fig
 
 
