@@ -198,6 +198,36 @@ def test_no_launch_buttons_without_a_repository(built):
             assert "mybinder.org" not in _page(built, name) and "colab.research" not in _page(built, name)
 
 
+def test_launch_buttons_with_a_repository(built, tmp_path):
+    """With a repository URL (here $SKINLAB_REPOSITORY_URL) every chapter gets Binder and Colab
+    buttons for its notebook, and the notebooks offered for download hold no instructor-only cell.
+    Built from the execution cache into a separate folder (re-executes nothing)."""
+    import os
+    import subprocess
+
+    spec = json.dumps({"root": str(ROOT), "html": str(tmp_path / "html"), "doctrees": str(tmp_path / "doctrees"),
+                       "cache": str(ROOT / "_build" / ".jupyter_cache"), "edition": "student",
+                       "strict": True, "fresh": True})
+    env = {**os.environ, "SKINLAB_REPOSITORY_URL": "https://github.com/example/skinlab",
+           "SKINLAB_PROFILE": "quick", "SKINLAB_BOOK_BUILD": "1"}
+    rc = subprocess.call([sys.executable, "-c", "import sys; from skinlab.course.bookbuild import _sphinx_build; "
+                          "sys.exit(_sphinx_build(sys.argv[1]))", spec], cwd=ROOT, env=env)
+    assert rc == 0
+    html_dir = tmp_path / "html"
+    for name in toc_files():
+        page = (html_dir / f"{name}.html").read_text(encoding="utf-8")
+        assert f"https://mybinder.org/v2/gh/example/skinlab/main?urlpath=lab/tree/{name}.md" in page, name
+        assert f"https://colab.research.google.com/github/example/skinlab/blob/main/{name}.md" in page, name
+    lines = {d: characteristic_lines(d) for _, defs, _ in GRADED.values() for d in defs}
+    notebooks = list((html_dir / "_sources").rglob("*.ipynb"))
+    assert len(notebooks) == len(toc_files())
+    for nb in notebooks:
+        text = nb.read_text(encoding="utf-8")
+        assert "instructor-only" not in text, nb.name
+        for dotted, code_lines in lines.items():
+            assert not [line for line in code_lines if line in text], f"{nb.name} shows {dotted}"
+
+
 @pytest.mark.skipif(not bookbuild.browser_available(),
                     reason="chromium/chromedriver missing: python -m skinlab.bookbuild --install-browser")
 @pytest.mark.parametrize("device", ["desktop", "phone"])
