@@ -5,7 +5,9 @@
     python -m skinlab.bookbuild --profile full     # the guide's settings (meant for a GPU)
     python -m skinlab.bookbuild --edition instructor  # _build/instructor/html, with the listings
     python -m skinlab.bookbuild --install-browser  # apt-get install chromium chromium-driver
-    python -m skinlab.bookbuild --browser-check    # screenshots + broken images / JS errors
+    python -m skinlab.bookbuild --browser-check    # screenshots, broken images, JS errors, and the
+                                                   # page audit (offline math and views, alt text,
+                                                   # sideways scroll at 1280 and 390 px)
 
 The course folder is the one holding the book's ``_config.yml``: the argument, else the current
 folder (or the nearest one above it with ``_config.yml``). The chapters run on ``$HAM10000_DIR``
@@ -470,7 +472,9 @@ def main(argv=None) -> int:
     p.add_argument("--all", action="store_true", help="re-read every page (execution stays cached)")
     p.add_argument("--install-browser", action="store_true", help="apt-get install chromium chromium-driver")
     p.add_argument("--browser-check", action="store_true",
-                   help="screenshot the built index and chapters; fail on broken images or JS errors")
+                   help="screenshot the built index and chapters; fail on broken images, JS errors, missing "
+                        "alt text, pictures over 300 kB, math or views that do not work offline, sideways "
+                        "scroll at 1280 or 390 px")
     args = p.parse_args(argv)
     if args.install_browser:
         install_browser()
@@ -480,8 +484,16 @@ def main(argv=None) -> int:
             print("chromium/chromedriver missing: run python -m skinlab.bookbuild --install-browser",
                   file=sys.stderr)
             return 2
-        problems = browser_check(["index.html", "book/08_training.html", "book/10_gradcam.html"],
-                                 html_dir=html_dir(args.course, current_edition(args.edition)))
+        out = html_dir(args.course, current_edition(args.edition))
+        problems = browser_check(["index.html", "book/08_training.html", "book/10_gradcam.html"], html_dir=out)
+        # every page: alt text, picture weight, no CDN or machine path; then in the browser with
+        # the network off, at desktop and phone width
+        pages = ["index.html"] + sorted(p.relative_to(out).as_posix() for p in (out / "book").glob("*.html"))
+        for page, lines in static_audit(out, pages).items():
+            problems.setdefault(page, []).extend(lines)
+        for (width, height), mobile in ((DESKTOP, False), (PHONE, True)):
+            for page, result in page_audit(pages, out, width, height, offline=True, mobile=mobile).items():
+                problems.setdefault(page, []).extend(f"{width}px: {line}" for line in result["problems"])
         bad = {k: v for k, v in problems.items() if v}
         for page, lines in bad.items():
             for line in lines:
