@@ -131,7 +131,7 @@ def compare_models(results: Mapping[str, Mapping[str, float]], baseline=None,
         if missing:
             raise ValueError(f"compare_models: results[{name!r}] lacks {missing}")
     names = list(results)
-    fig, ax = plt.subplots(figsize=(max(6.5, 1.6 * len(names) + 3), 4.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(min(9.0, max(6.5, 1.6 * len(names) + 3)), 4.5), layout="constrained")
     x = np.arange(len(names))
     width = 0.8 / len(metrics)
     colors = plt.get_cmap("tab10")
@@ -147,7 +147,8 @@ def compare_models(results: Mapping[str, Mapping[str, float]], baseline=None,
     if baseline is not None and not isinstance(baseline, Mapping):
         ax.axhline(float(baseline), color="black", linestyle="--", linewidth=1.2,
                    label=f"baseline {float(baseline):.3f}")
-    ax.set_xticks(x, names)
+    many = len(names) > 4  # long names side by side would overlap: slant them
+    ax.set_xticks(x, names, rotation=25 if many else 0, ha="right" if many else "center")
     ax.set_ylim(0, 1.3)
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("score on the test set")

@@ -38,7 +38,7 @@ def image_grid(metadata: pd.DataFrame, n_per_class: int = 5, seed: int = 0,
     load = loader or _default_loader
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(CLASSES), n_per_class, squeeze=False, layout="constrained",
-                             figsize=(1.9 * n_per_class + 2.2, 1.45 * len(CLASSES) + 0.6))
+                             figsize=(1.35 * n_per_class + 1.9, 1.05 * len(CLASSES) + 0.6))
     for r, code in enumerate(CLASSES):
         rows = metadata[metadata["dx"] == code]
         k = min(n_per_class, len(rows))
