@@ -177,6 +177,12 @@ def _build_finished(app, exception):
     from skinlab.plots.views import VIEW_JS
 
     (static / "skinlab-view.js").write_text(VIEW_JS.lstrip(), encoding="utf-8")
+    # Sphinx copies static files only when some page is written: an edit of the CSS or JS alone
+    # ("no targets are out of date") would not reach the book without this
+    for src in STATIC.iterdir():
+        dst = static / src.name
+        if src.is_file() and (not dst.is_file() or dst.read_bytes() != src.read_bytes()):
+            shutil.copy2(src, dst)
     es5 = getattr(app, "env_mathjax", None)
     if es5 is not None:
         copy_mathjax(es5, static)

@@ -443,10 +443,13 @@ def page_audit(pages: list[str], html_dir: Path, width: int, height: int, offlin
                 if not boxes:
                     found.append("clicking a figure does not enlarge it")
                 else:
-                    big = driver.execute_script("return arguments[0].getBoundingClientRect().width", boxes[0])
+                    big, left = driver.execute_script(
+                        "const r = arguments[0].getBoundingClientRect(); return [r.width, r.left]", boxes[0])
                     natural = driver.execute_script("return arguments[0].naturalWidth", fig)
                     if natural > shown_width + 2 and big <= shown_width:
                         found.append(f"the enlarged figure is not larger ({big:.0f} px vs {shown_width} px)")
+                    if left < -1:  # out of reach: scrolling cannot show it
+                        found.append(f"the enlarged figure's left {-left:.0f} px are cut off")
                     driver.switch_to.active_element.send_keys(Keys.ESCAPE)
                     if driver.find_elements(By.CSS_SELECTOR, ".skinlab-lightbox"):
                         found.append("Escape does not close the enlarged figure")
