@@ -103,6 +103,16 @@ def test_metadata_overview_panels(meta):
         "histo": 15, "follow_up": len(meta) - 15}
 
 
+def test_metadata_overview_names_the_data_it_shows(meta):
+    assert fig_title(plots.metadata_overview(meta)).startswith("HAM10000 metadata")
+    title = fig_title(plots.metadata_overview(meta, dataset="synthetic sample"))
+    assert title.startswith("synthetic sample metadata") and "HAM10000" not in title
+
+
+def fig_title(fig) -> str:
+    return fig._suptitle.get_text() if fig._suptitle is not None else ""
+
+
 def test_metadata_overview_stacked_by_dx(meta):
     fig = plots.metadata_overview(meta, by_dx=True)
     ax_sex = fig.axes[1]
