@@ -473,3 +473,14 @@ def test_save_figure_leaves_no_partial_file_on_error(tmp_path):
     with pytest.raises(TypeError):
         plots.save_figure(fig, target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_figure_title_hardcodes_ham10000():
+    """A figure drawn from the synthetic sample must not say HAM10000: titles take the data's name."""
+    import re
+    from pathlib import Path
+
+    source = "\n".join(p.read_text() for p in Path(plots.__file__).parent.glob("*.py"))
+    titles = re.findall(r"(?:set_title|suptitle)\(\s*f?[\"']([^\"']*)", source)
+    assert titles, "no titles found: the pattern is stale"
+    assert not [t for t in titles if "HAM10000" in t]
