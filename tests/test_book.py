@@ -351,7 +351,6 @@ HAM10000_ONLY_CLAIMS = [
     (r"\bfar too cautious\b", "a fixed verdict on the learning rate (chapter 7)"),
     (r"This is why the course's LeNet uses", "a fixed conclusion of the learning-rate plot (chapter 7)"),
     (r"[Ee]arly stopping\W+is built in", "early stopping claimed where the best checkpoint is kept (chapter 8)"),
-    (r"HAM10000 training images", "all images, or synthetic ones, called HAM10000 training images"),
     (r"go with which classes: nevi are often", "HAM10000's confirmation methods stated as this page's (chapter 2)"),
     pytest.param(r"\b6,400 training images", "a training-set size the quick run does not use (chapter 11)",
                  marks=pytest.mark.xfail(strict=False, reason="chapter 11's prose belongs to issue 13")),
@@ -413,5 +412,5 @@ def test_synthetic_build_prose_follows_its_numbers(built_synthetic):
     # chapter 7: the learning-rate verdict names the rate the validation table ranks first
     text7 = _reader_text(_page(built_synthetic, "book/07_loss_optimiser"))
     assert "validation balanced accuracy came from a learning rate of" in text7
-    assert "test" not in re.search(r"The table gives each learning rate's best validation epoch.*?In \d+ epochs",
+    assert "test" not in re.search(r"The table gives each learning rate.s best validation epoch.*?In \d+ epochs",
                                    text7, re.S).group(0).lower(), "chapter 7 compares learning rates on test"
