@@ -59,3 +59,82 @@ def majority_baseline(train_labels, test_labels, num_classes: int = len(CLASSES)
         "accuracy": float(skm.accuracy_score(test, pred)),
         "balanced_accuracy": float(np.mean([float(c == majority) for c in present])),
     }
+
+
+def bootstrap_metrics(y_true, y_prob, groups, num_classes: int = len(CLASSES), n_boot: int = 2000,
+                      level: float = 0.95, seed: int = 0, return_replicates: bool = False) -> dict:
+    """Percentile-bootstrap intervals of accuracy, balanced accuracy and each class's recall,
+    resampling **groups** (lesions), not images.
+
+    The images of one lesion are not independent (near-identical views), so each bootstrap
+    replicate draws as many lesions as the test set holds, with replacement, and keeps all
+    images of each drawn lesion (a lesion drawn twice counts twice). ``y_prob`` is ``(N, C)``
+    probabilities or ``(N,)`` predicted labels; ``groups`` is ``(N,)`` lesion ids.
+
+    Returns ``{"accuracy": {"value", "low", "high"}, "balanced_accuracy": {...},
+    "recall": {k: {...}}, "n_boot", "level", "groups"}``; ``value`` is the statistic on the data
+    itself. A class absent from a replicate has no recall there (balanced accuracy then averages
+    the classes present, as :func:`compute_metrics` does); its interval uses the other replicates.
+    ``return_replicates`` adds ``"replicates": {name: array (n_boot,)}``.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_prob = np.asarray(y_prob)
+    y_pred = y_prob.argmax(axis=1) if y_prob.ndim == 2 else y_prob.astype(np.int64)
+    if not (len(y_true) == len(y_pred) == len(groups)):
+        raise ValueError(f"y_true, y_prob and groups differ in length "
+                         f"({len(y_true)}, {len(y_pred)}, {len(groups)})")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    _, g = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups = int(g.max()) + 1 if len(g) else 0
+    if n_groups == 0:
+        raise ValueError("no images to bootstrap")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_groups, size=(n_boot, n_groups))
+    # times each lesion is drawn in each replicate -> weight of each of its images
+    offsets = draws + np.arange(n_boot)[:, None] * n_groups
+    counts = np.bincount(offsets.ravel(), minlength=n_boot * n_groups).reshape(n_boot, n_groups)
+    weights = np.vstack([np.ones((1, n_groups)), counts])[:, g].astype(np.float64)  # row 0: the data
+    correct = (y_pred == y_true).astype(np.float64)
+
+    acc = (weights * correct).sum(1) / weights.sum(1)
+    recalls = np.full((n_boot + 1, num_classes), np.nan)
+    for k in range(num_classes):
+        mask = y_true == k
+        if not mask.any():
+            continue
+        denom = weights[:, mask].sum(1)
+        num = (weights[:, mask] * correct[mask]).sum(1)
+        recalls[:, k] = np.where(denom > 0, num / np.where(denom > 0, denom, 1), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        balanced = np.nanmean(recalls, axis=1)
+
+    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+
+    def interval(values: np.ndarray) -> dict:
+        point, reps = float(values[0]), values[1:]
+        reps = reps[~np.isnan(reps)]
+        if np.isnan(point) or not len(reps):
+            return {"value": point, "low": float("nan"), "high": float("nan")}
+        low, high = np.percentile(reps, [lo_q, hi_q])
+        return {"value": point, "low": float(low), "high": float(high)}
+
+    names = CLASSES if num_classes == len(CLASSES) else list(range(num_classes))
+    out = {
+        "accuracy": interval(acc),
+        "balanced_accuracy": interval(balanced),
+        "recall": {names[k]: interval(recalls[:, k]) for k in range(num_classes)},
+        "n_boot": int(n_boot), "level": float(level), "groups": n_groups,
+    }
+    if return_replicates:
+        out["replicates"] = {"accuracy": acc[1:], "balanced_accuracy": balanced[1:],
+                             **{f"recall_{names[k]}": recalls[1:, k] for k in range(num_classes)}}
+    return out
+
+
+def format_interval(stat: dict, digits: int = 3) -> str:
+    """``"0.612 (0.590-0.634)"`` from a :func:`bootstrap_metrics` entry."""
+    if np.isnan(stat["low"]):
+        return f"{stat['value']:.{digits}f}"
+    return f"{stat['value']:.{digits}f} ({stat['low']:.{digits}f}\u2013{stat['high']:.{digits}f})"

@@ -18,6 +18,7 @@ import importlib
 import inspect
 import json
 import re
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -397,3 +398,119 @@ def test_instructors_edition_lists_the_reference(built, built_instructor):
     # same pages in both editions
     assert sorted(p.relative_to(built_instructor).as_posix() for p in built_instructor.rglob("book/*.html")) \
         == sorted(p.relative_to(built).as_posix() for p in built.rglob("book/*.html"))
+
+
+# --------------------------------------------------------------------------- the course's learning design
+
+def _chapter_source(name: str) -> str:
+    return (ROOT / f"{name}.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_chapter_opens_with_objectives_and_ends_with_questions(name):
+    text = _chapter_source(name)
+    top = re.search(r"```\{admonition\} In this chapter\n(.*?)\n```", text, re.S)
+    assert top, f"{name}: no 'In this chapter' box"
+    assert text.index(top.group(0)) < text.index("```{code-cell}"), f"{name}: the objectives are not at the top"
+    objectives = re.findall(r"^\d+\. ", top.group(1), re.M)
+    assert 3 <= len(objectives) <= 5, f"{name}: {len(objectives)} objectives (3-5 expected)"
+    assert "**Time:**" in top.group(1) and "**Assumes:**" in top.group(1), f"{name}: time or prerequisites missing"
+    assert "## Summary" in text and "## Check your understanding" in text, f"{name}: no summary or questions"
+    tail = text[text.index("## Check your understanding"):]
+    questions = re.findall(r"^:::\{dropdown\} \d+\. .+\?$", tail, re.M)
+    assert 3 <= len(questions) <= 5, f"{name}: {len(questions)} questions (3-5 expected)"
+    assert text.index("## Summary") > text.rindex("```{code-cell}"), f"{name}: the summary is not at the end"
+
+
+def test_each_exercise_links_back_to_its_chapter():
+    for chapter, (exercise, _, _) in GRADED.items():
+        for folder in ("solutions", "exercises"):
+            nb = json.loads((ROOT / folder / exercise / f"{exercise}.ipynb").read_text())
+            first = "".join(nb["cells"][0]["source"])
+            links = re.findall(r"\]\(\.\./\.\./(book/[^)]+)\.md\)", first)
+            assert links == [chapter], f"{folder}/{exercise}: links {links}, expected its chapter {chapter}"
+            assert (ROOT / f"{links[0]}.md").is_file()
+        assert f"`{exercise}`" in _chapter_source(chapter), f"{chapter} does not name its exercise {exercise}"
+
+
+def test_questions_render_as_dropdowns(built):
+    for name in toc_files():
+        html = _page(built, name)
+        n_questions = len(re.findall(r"^:::\{dropdown\}", _chapter_source(name), re.M))
+        assert html.count('<details class="sd-sphinx-override sd-dropdown') == n_questions >= 3, \
+            f"{name}: not every answer is a dropdown"
+
+
+# --------------------------------------------------------------------------- the synthetic-sample edition
+
+# Claims true of HAM10000 only (each was once in the book beside synthetic numbers): none may appear
+# in the book built on the synthetic sample. (pattern, what it claims)
+HAM10000_ONLY_CLAIMS = [
+    (r"\bone real training image", "a synthetic image called a real one (chapter 5)"),
+    (r"\btwo dozen\b", "'two dozen df images' beside the page's own count (chapter 9)"),
+    (r"\bfar too cautious\b", "a fixed verdict on the learning rate (chapter 7)"),
+    (r"This is why the course's LeNet uses", "a fixed conclusion of the learning-rate plot (chapter 7)"),
+    (r"[Ee]arly stopping\W+is built in", "early stopping claimed where the best checkpoint is kept (chapter 8)"),
+    (r"go with which classes: nevi are often", "HAM10000's confirmation methods stated as this page's (chapter 2)"),
+    pytest.param(r"\b6,400 training images", "a training-set size the quick run does not use (chapter 11)",
+                 marks=pytest.mark.xfail(strict=False, reason="chapter 11's prose belongs to issue 13")),
+]
+
+
+@pytest.fixture(scope="module")
+def built_synthetic(built, tmp_path_factory) -> Path:
+    """The students' edition built on the synthetic sample, built once: the build above when it ran
+    on the synthetic sample (no HAM10000_DIR), else a build of a copy of the course without it."""
+    if profile.data_source(profile.current_profile("quick")).synthetic:
+        return built
+    copy = tmp_path_factory.mktemp("synthetic") / "course"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
+        "_build", ".git", ".venv", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "runs",
+        "grades", "submitted", "autograded", "feedback", "release", "gradebook.db"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("HAM10000_DIR", raising=False)
+        rc = bookbuild.build(copy, profile="quick", strict=True, edition="student")
+    assert rc == 0, "the book failed to build on the synthetic sample: see the log above"
+    return bookbuild.html_dir(copy, "student")
+
+
+def _reader_text(html: str) -> str:
+    """The page's text without the synthetic-sample banner (which names HAM10000 on purpose)."""
+    html = re.sub(r'<div class="admonition warning ' + profile.SYNTHETIC_NOTE_CLASS + r'">.*?</div>', "", html, flags=re.S)
+    return re.sub(r"\s+", " ", _text(html))
+
+
+@pytest.mark.parametrize("pattern, claim", HAM10000_ONLY_CLAIMS)
+def test_synthetic_build_makes_no_ham10000_only_claim(built_synthetic, pattern, claim):
+    for name in toc_files():
+        html = _page(built_synthetic, name)
+        assert profile.SYNTHETIC_NOTE_CLASS in html, f"{name}: not built on the synthetic sample"
+        found = re.search(pattern, _reader_text(html))
+        assert not found, f"{name}: {claim}: ...{found.group(0)}..."
+
+
+def test_synthetic_build_prose_follows_its_numbers(built_synthetic):
+    from skinlab import data, split
+
+    # chapter 9: the rare-class sentence counts the test images of this split
+    meta = data.load_metadata(profile.data_source(profile.current_profile("quick")).root) \
+        if profile.data_source(profile.current_profile("quick")).synthetic else None
+    text9 = _reader_text(_page(built_synthetic, "book/09_evaluation"))
+    claim = re.search(r"with (\d+) `?(\w+)`? images, one image more or less", text9)
+    assert claim, "chapter 9: the rare-class sentence is missing"
+    if meta is not None:
+        parts = split.split_by_lesion(meta, fractions=(0.64, 0.16, 0.20), seed=0)
+        counts = meta.loc[parts == "test", "dx"].value_counts()
+        assert int(claim.group(1)) == int(counts[claim.group(2)]) == int(counts.min()), claim.group(0)
+    # chapter 8: "not yet overfitting, more epochs would help" only when the kept epoch is near the end
+    text8 = _reader_text(_page(built_synthetic, "book/08_training"))
+    kept = re.search(r"kept: epoch (\d+) of (\d+)", text8)
+    assert kept, "chapter 8: the kept epoch is not printed"
+    best, n = int(kept.group(1)), int(kept.group(2))
+    if "not yet overfitting" in text8:
+        assert best >= n - 2, f"chapter 8 says 'not yet overfitting' beside a best epoch of {best} of {n}"
+    # chapter 7: the learning-rate verdict names the rate the validation table ranks first
+    text7 = _reader_text(_page(built_synthetic, "book/07_loss_optimiser"))
+    assert "validation balanced accuracy came from a learning rate of" in text7
+    assert "test" not in re.search(r"The table gives each learning rate.s best validation epoch.*?In \d+ epochs",
+                                   text7, re.S).group(0).lower(), "chapter 7 compares learning rates on test"

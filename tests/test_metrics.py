@@ -61,3 +61,64 @@ def test_real_majority_baseline_on_lesion_split(real_metadata):
     assert b["class"] == "nv"
     assert b["accuracy"] == pytest.approx(0.67, abs=0.01)
     assert b["balanced_accuracy"] == pytest.approx(1 / 7)
+
+
+# --------------------------------------------------------------------------- bootstrap over lesions
+
+from skinlab.metrics import bootstrap_metrics, format_interval  # noqa: E402
+
+
+def test_bootstrap_two_lesions_by_hand():
+    # lesion A: two images, both right; lesion B: one image, wrong. Drawing 2 lesions with
+    # replacement gives AA (accuracy 1, p=1/4), AB or BA (2/3, p=1/2), BB (0, p=1/4).
+    y = np.array([0, 0, 1])
+    pred = np.array([0, 0, 0])
+    out = bootstrap_metrics(y, pred, ["A", "A", "B"], num_classes=2, n_boot=4000, seed=1,
+                            return_replicates=True)
+    assert out["accuracy"]["value"] == pytest.approx(2 / 3)
+    reps = out["replicates"]["accuracy"]
+    assert set(np.round(reps, 6)) <= {1.0, round(2 / 3, 6), 0.0}
+    assert np.mean(reps == 1.0) == pytest.approx(0.25, abs=0.03)
+    assert np.mean(np.isclose(reps, 2 / 3)) == pytest.approx(0.5, abs=0.03)
+    assert (out["accuracy"]["low"], out["accuracy"]["high"]) == (0.0, 1.0)
+    narrow = bootstrap_metrics(y, pred, ["A", "A", "B"], num_classes=2, n_boot=4000, seed=1, level=0.4)
+    assert narrow["accuracy"]["low"] == pytest.approx(2 / 3) and narrow["accuracy"]["high"] == pytest.approx(2 / 3)
+    # balanced accuracy: recall class 0 = 1, class 1 = 0 -> 0.5; AA has only class 0 -> 1.0
+    assert out["balanced_accuracy"]["value"] == pytest.approx(0.5)
+    assert set(np.round(out["replicates"]["balanced_accuracy"], 6)) <= {1.0, 0.5, 0.0}
+
+
+def test_bootstrap_replicates_match_an_explicit_resample():
+    y, p = random_probs(n=120, seed=3)
+    groups = np.repeat(np.arange(60), 2)  # 60 lesions of two images
+    y = y[::2].repeat(2)  # one diagnosis per lesion
+    out = bootstrap_metrics(y, p, groups, n_boot=5, seed=7, return_replicates=True)
+    draws = np.random.default_rng(7).integers(0, 60, size=(5, 60))
+    for b in range(5):
+        idx = np.concatenate([np.flatnonzero(groups == lesion) for lesion in draws[b]])
+        m = compute_metrics(y[idx], p[idx])
+        assert out["replicates"]["accuracy"][b] == pytest.approx(m["accuracy"])
+        assert out["replicates"]["balanced_accuracy"][b] == pytest.approx(m["balanced_accuracy"])
+    whole = compute_metrics(y, p)
+    assert out["accuracy"]["value"] == pytest.approx(whole["accuracy"])
+    assert out["balanced_accuracy"]["value"] == pytest.approx(whole["balanced_accuracy"])
+    assert out["recall"]["mel"]["value"] == pytest.approx(whole["per_class_recall"]["mel"])
+
+
+def test_bootstrap_interval_contains_the_value_and_narrows_with_more_lesions():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (100, 1600):
+        y = rng.integers(0, 2, n)
+        pred = np.where(rng.random(n) < 0.8, y, 1 - y)
+        out = bootstrap_metrics(y, pred, np.arange(n), num_classes=2, n_boot=1000, seed=0)
+        a = out["accuracy"]
+        assert a["low"] <= a["value"] <= a["high"]
+        widths.append(a["high"] - a["low"])
+    assert widths[1] < widths[0] / 2.5  # ~1/sqrt(16) = 1/4 of the width
+    assert format_interval(out["accuracy"]).count(".") == 3
+
+
+def test_bootstrap_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="differ in length"):
+        bootstrap_metrics([0, 1], [0, 1], ["a"])

@@ -103,6 +103,16 @@ def test_metadata_overview_panels(meta):
         "histo": 15, "follow_up": len(meta) - 15}
 
 
+def test_metadata_overview_names_the_data_it_shows(meta):
+    assert fig_title(plots.metadata_overview(meta)).startswith("HAM10000 metadata")
+    title = fig_title(plots.metadata_overview(meta, dataset="synthetic sample"))
+    assert title.startswith("synthetic sample metadata") and "HAM10000" not in title
+
+
+def fig_title(fig) -> str:
+    return fig._suptitle.get_text() if fig._suptitle is not None else ""
+
+
 def test_metadata_overview_stacked_by_dx(meta):
     fig = plots.metadata_overview(meta, by_dx=True)
     ax_sex = fig.axes[1]
@@ -497,3 +507,14 @@ def test_save_figure_leaves_no_partial_file_on_error(tmp_path):
     with pytest.raises(TypeError):
         plots.save_figure(fig, target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_figure_title_hardcodes_ham10000():
+    """A figure drawn from the synthetic sample must not say HAM10000: titles take the data's name."""
+    import re
+    from pathlib import Path
+
+    source = "\n".join(p.read_text() for p in Path(plots.__file__).parent.glob("*.py"))
+    titles = re.findall(r"(?:set_title|suptitle)\(\s*f?[\"']([^\"']*)", source)
+    assert titles, "no titles found: the pattern is stale"
+    assert not [t for t in titles if "HAM10000" in t]

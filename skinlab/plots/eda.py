@@ -71,10 +71,12 @@ def _category_counts(metadata, column, by_dx, sort_desc):
     return table.loc[order]
 
 
-def metadata_overview(metadata: pd.DataFrame, by_dx: bool = False) -> Figure:
+def metadata_overview(metadata: pd.DataFrame, by_dx: bool = False, dataset: str = "HAM10000") -> Figure:
     """2x2 panel: age histogram, sex, localization (sorted horizontal bars) and dx_type counts.
 
     ``by_dx=True`` stacks every bar by diagnosis (one colour per class, legend at the right).
+    ``dataset`` names the data in the title (e.g. "synthetic sample": the figure must not call
+    generated data HAM10000).
     """
     _require_columns(metadata, ["age", "sex", "localization", "dx_type"]
                      + (["dx"] if by_dx else []), "metadata_overview")
@@ -132,7 +134,7 @@ def metadata_overview(metadata: pd.DataFrame, by_dx: bool = False) -> Figure:
     if by_dx:
         handles, labels = ax_age.get_legend_handles_labels()
         fig.legend(handles, labels, title="dx", loc="outside right center")
-    fig.suptitle(f"HAM10000 metadata ({len(metadata):,} images)")
+    fig.suptitle(f"{dataset} metadata ({len(metadata):,} images)")
     return fig
 
 

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Exercise 1: split by lesion, stratified by class
 #
+# *This exercise goes with chapter 3 of the skinlab book, [Splitting the data by lesion](../../book/03_splitting.md) (`book/03_splitting.md` in the repository; built, `_build/html/book/03_splitting.html`). Read it first: it explains what you build here.*
+#
 # HAM10000 has 10,015 images of only 7,470 lesions: many lesions were photographed two to six
 # times. Images of one lesion look almost the same, so if one of them is in the training set and
 # another in the test set, the test set measures memory, not generalisation. The honest unit of

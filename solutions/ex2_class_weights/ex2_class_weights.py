@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Exercise 2: median-frequency class weights
 #
+# *This exercise goes with chapter 4 of the skinlab book, [Class imbalance and class weights](../../book/04_imbalance.md) (`book/04_imbalance.md` in the repository; built, `_build/html/book/04_imbalance.html`). Read it first: it explains what you build here.*
+#
 # Two thirds of HAM10000 is `nv` (melanocytic nevi). A classifier that always answers `nv` is
 # right 67 % of the time and useless. One remedy is to weigh the loss of each class: with
 # `nn.CrossEntropyLoss(weight=w)`, a mistake on a rare class costs more than one on a common
@@ -12,7 +14,8 @@
 # $$ w_c = \frac{\operatorname{median}(f_0, \dots, f_{C-1})}{f_c} $$
 #
 # so the class of median frequency weighs 1, rarer classes more than 1 and common classes less.
-# The figure shows the class counts of the HAM10000 training images (log scale) and the median.
+# The figure shows the class counts of all 10,015 HAM10000 images (log scale) and the median;
+# in the course the weights are computed on the training split only (chapter 4).
 
 # %%
 import matplotlib.pyplot as plt

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Exercise 3: LeNet-5 for 32x32 skin images
 #
+# *This exercise goes with chapter 6 of the skinlab book, [A first network: LeNet](../../book/06_lenet.md) (`book/06_lenet.md` in the repository; built, `_build/html/book/06_lenet.html`). Read it first: it explains what you build here.*
+#
 # LeNet-5 (LeCun et al., 1998) is the classic small convolutional network: two convolution +
 # pooling stages that turn the image into 16 feature maps of 5x5, then three fully connected
 # layers down to one score (logit) per class. On HAM10000 resized to 32x32 it reaches about 0.5

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Exercise 4: the training loop
 #
+# *This exercise goes with chapter 8 of the skinlab book, [Training](../../book/08_training.md) (`book/08_training.md` in the repository; built, `_build/html/book/08_training.html`). Read it first: it explains what you build here.*
+#
 # Training is a loop over mini-batches: forward pass, loss, backward pass, optimiser step.
 # Evaluation runs the same forward pass without learning. Four details decide whether the numbers
 # you report are right:
@@ -12,7 +14,9 @@
 #   evaluation must change nothing in the model.
 # * **Means per sample**: the last batch is usually shorter. The epoch's mean loss is the sum of
 #   all per-sample losses divided by the number of samples, so a batch of 2 must weigh 2/26, not
-#   1/4 (see the figure: 26 samples in batches of 8).
+#   1/4 (see the figure: 26 samples in batches of 8). With an unweighted loss, as in the tests, that is
+#   the mean of the per-sample losses; with class weights each batch's loss is already a weighted
+#   average (chapter 7), and the same sum is then a size-weighted mean of those averages.
 
 # %%
 import matplotlib.pyplot as plt

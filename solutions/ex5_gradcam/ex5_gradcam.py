@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Exercise 5: Grad-CAM
 #
+# *This exercise goes with chapter 10 of the skinlab book, [Where does the network look? Grad-CAM](../../book/10_gradcam.md) (`book/10_gradcam.md` in the repository; built, `_build/html/book/10_gradcam.html`). Read it first: it explains what you build here.*
+#
 # Where in the image does the network look when it predicts a class? Grad-CAM (Selvaraju et al.,
 # 2017) answers with a heat map built from one convolutional layer, the *target layer*, whose
 # output is $K$ feature maps $A_k$ of size $h \times w$:
