@@ -265,7 +265,8 @@ def transfer_config(profile: Profile | None = None, **overrides):
 _FLAGS = (("image_size", "--image-size"), ("batch_size", "--batch-size"), ("weighting", "--weighting"),
           ("sampling", "--sampling"), ("label_smoothing", "--label-smoothing"), ("rotation", "--rotation"),
           ("flip", "--no-flip"), ("seed", "--seed"), ("init_seed", "--init-seed"),
-          ("split_file", "--split-file"), ("train_images", "--train-images"))
+          ("split_file", "--split-file"), ("train_images", "--train-images"), ("backbone_lr", "--backbone-lr"),
+          ("train_last_blocks", "--train-last-blocks"), ("color_constancy", "--color-constancy"), ("crop", "--crop"))
 
 
 def train_command(cfg) -> str:
@@ -294,7 +295,7 @@ def prepared(cfg):
     from skinlab.pipeline import prepare_data
 
     key = (os.environ.get(ENV_VAR), cfg.data, cfg.model, cfg.resolved_image_size(), cfg.seed,
-           tuple(cfg.fractions), cfg.n_synthetic, cfg.split_file, cfg.train_images)
+           tuple(cfg.fractions), cfg.n_synthetic, cfg.split_file, cfg.train_images, cfg.color_constancy, cfg.crop)
     if key not in _PREPARED:
         _PREPARED[key] = prepare_data(cfg, log=None)
     return _PREPARED[key]

@@ -43,3 +43,20 @@ def unfreeze_all(model: nn.Module) -> nn.Module:
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of scalar parameters (only those with ``requires_grad`` if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def train_last_blocks(model: nn.Module, n: int) -> nn.Module:
+    """Freeze an EfficientNet-Lite but for its last ``n`` blocks, its head convolution and its
+    head (in place; frozen BatchNorm keeps its ImageNet statistics, as in ``freeze_all_but``).
+
+    The early blocks (edges, colours, textures) are the most generic and the most expensive to
+    train at full resolution; the late ones are the most specific to ImageNet's classes.
+    """
+    blocks = getattr(model, "_blocks", None)
+    if blocks is None or not hasattr(model, "_conv_head"):
+        raise ValueError(f"train_last_blocks: {type(model).__name__} is not an EfficientNet-Lite "
+                         "(only those have its _blocks / _conv_head layout)")
+    if not 0 <= n <= len(blocks):
+        raise ValueError(f"train_last_blocks: n={n}, expected 0..{len(blocks)} (the model has {len(blocks)} blocks)")
+    kept = nn.ModuleList([*list(blocks)[len(blocks) - n:], model._conv_head, model._bn1, model._fc])
+    return freeze_all_but(model, kept)
