@@ -144,9 +144,13 @@ def test_backbone_lr_gives_the_head_lr_and_the_rest_the_smaller_rate():
     expected = {id(p) for m in (*model._blocks[-2:], model._conv_head, model._bn1, model._fc) for p in m.parameters()}
     assert trainable == expected
     model.train()
-    before = model._blocks[0]._bn1.running_mean.clone()
+    before = [model._blocks[0]._bn1.running_mean.clone(), model._blocks[-1]._bn1.running_mean.clone()]
     model(torch.randn(2, 3, 64, 64))
-    assert torch.equal(model._blocks[0]._bn1.running_mean, before)  # frozen BatchNorm keeps its statistics
+    # Every BatchNorm keeps its ImageNet statistics, in the trained blocks too; those still learn
+    # their scale and shift.
+    assert torch.equal(model._blocks[0]._bn1.running_mean, before[0])
+    assert torch.equal(model._blocks[-1]._bn1.running_mean, before[1])
+    assert model._blocks[-1]._bn1.weight.requires_grad and not model._blocks[0]._bn1.weight.requires_grad
     with pytest.raises(ValueError, match="EfficientNet-Lite"):
         models.train_last_blocks(models.build_model("lenet"), 1)
 
