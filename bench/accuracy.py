@@ -108,7 +108,7 @@ def summary(fig: dict) -> dict:
             return None
         return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "n": len(values)}
 
-    return {k: spread(k) for k in ("accuracy", "balanced_accuracy", "val_balanced_accuracy", "seconds")}
+    return {k: spread(k) for k in ("accuracy", "balanced_accuracy", "val_accuracy", "val_balanced_accuracy", "seconds")}
 
 
 def _fmt(s: dict | None, digits: int = 3) -> str:
@@ -131,17 +131,18 @@ def table(data: dict, markdown: bool = False) -> str:
             f"{s['seconds']['mean'] / 60:.1f}" if s["seconds"]["n"] == 1 else
             f"{s['seconds']['mean'] / 60:.1f} ({s['seconds']['min'] / 60:.1f}–{s['seconds']['max'] / 60:.1f})")
         rows.append((fig.get("title", key), _fmt(s["accuracy"]), _fmt(s["balanced_accuracy"]),
-                     _fmt(s["val_balanced_accuracy"]), f"{len(fig['runs'])} ({seeds})", minutes,
+                     _fmt(s["val_accuracy"]) + " / " + _fmt(s["val_balanced_accuracy"]),
+                     f"{len(fig['runs'])} ({seeds})", minutes,
                      "; ".join(wheres), fig.get("command", "").replace("{seed}", "S")))
     head = ("figure", "test accuracy: mean (min–max)", "test balanced accuracy: mean (min–max)",
-            "validation balanced accuracy", "seeds", "minutes per run", "where", "command (S = seed)")
+            "validation accuracy / balanced accuracy", "seeds", "minutes per run", "where", "command (S = seed)")
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r[:-1]) + f" | `{r[-1]}` |" for r in rows]
         return "\n".join(lines)
     out = []
     for r in rows:
-        out.append(f"{r[0]}\n  accuracy {r[1]}, balanced accuracy {r[2]}; validation balanced {r[3]}\n"
+        out.append(f"{r[0]}\n  accuracy {r[1]}, balanced accuracy {r[2]}; validation accuracy / balanced {r[3]}\n"
                    f"  seeds {r[4]}, {r[5]} min per run, {r[6]}\n  {r[7]}")
     return "\n".join(out)
 
