@@ -259,8 +259,11 @@ JET_LUT: np.ndarray = _jet_lut()
 """(256, 3) uint8 RGB jet colour map."""
 
 
-def overlay(image_rgb01, cam: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+def overlay(image_rgb01, cam: np.ndarray, alpha: float = 0.5, lut: np.ndarray | None = None) -> np.ndarray:
     """Jet heat map of ``cam`` blended over an RGB image: float32 (H, W, 3) in [0, 1].
+
+    ``lut``: another colour map as a (256, 3) uint8 RGB table (default :data:`JET_LUT`), e.g. a
+    colour-blind-safe one (``skinlab.plots.gradcam.colormap_lut("cividis")``).
 
     ``image_rgb01`` is a float array (H, W, 3) in [0, 1] (or a PIL image); ``alpha`` is the heat
     map's weight. Like ``pytorch_grad_cam.utils.image.show_cam_on_image(..., use_rgb=True,
@@ -286,8 +289,11 @@ def overlay(image_rgb01, cam: np.ndarray, alpha: float = 0.5) -> np.ndarray:
         raise ValueError(f"cam shape {cam.shape} does not match image shape {image.shape[:2]}")
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
+    table = JET_LUT if lut is None else np.asarray(lut)
+    if table.shape != (256, 3):
+        raise ValueError(f"lut must be a (256, 3) RGB table; got shape {table.shape}")
     levels = np.uint8(255 * np.clip(cam, 0, 1))  # truncation, as show_cam_on_image does
-    heatmap = JET_LUT[levels].astype(np.float32) / 255
+    heatmap = table[levels].astype(np.float32) / 255
     blend = alpha * heatmap + (1 - alpha) * image.astype(np.float32)
     peak = blend.max()
     if peak > 0:

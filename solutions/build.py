@@ -14,49 +14,17 @@ if a committed notebook differs from its source).
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import nbformat
 
+from skinlab.course.exercises import exercise_ids, parse
+
 HERE = Path(__file__).resolve().parent
-ASSIGNMENTS = ("ex1_split", "ex2_class_weights", "ex3_lenet", "ex4_training", "ex5_gradcam")
-_HEADER = re.compile(r"^# %%(?P<rest>.*)$")
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "file_extension": ".py", "mimetype": "text/x-python"}
-
-
-def parse(text: str) -> list[tuple[str, dict, str]]:
-    """[(kind, options, source)] with kind in markdown/code/answer/test."""
-    cells, kind, options, lines = [], None, {}, []
-
-    def flush():
-        if kind is not None:
-            body = "\n".join(lines).strip("\n")
-            if kind == "markdown":
-                body = "\n".join(re.sub(r"^# ?", "", line) for line in body.split("\n"))
-            cells.append((kind, options, body))
-
-    for line in text.split("\n"):
-        m = _HEADER.match(line)
-        if not m:
-            lines.append(line)
-            continue
-        flush()
-        rest = m.group("rest").strip()
-        kind = "code"
-        if rest.startswith("[markdown]"):
-            kind, rest = "markdown", rest[len("[markdown]"):].strip()
-        elif rest.split(" ")[0] in ("answer", "test"):
-            kind, rest = rest.split(" ")[0], rest[len(rest.split(" ")[0]):].strip()
-        options = dict(item.split("=", 1) for item in rest.split()) if rest else {}
-        lines = []
-    flush()
-    if cells and cells[0][0] == "code" and not cells[0][2].strip():
-        cells = cells[1:]  # text before the first header (module docstring) is not a cell
-    return cells
 
 
 def build_notebook(text: str) -> nbformat.NotebookNode:
@@ -94,7 +62,7 @@ def notebook_text(assignment: str) -> str:
 def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else argv
     stale = []
-    for aid in ASSIGNMENTS:
+    for aid in exercise_ids(HERE.parent):
         target = HERE / aid / f"{aid}.ipynb"
         text = notebook_text(aid)
         if "--check" in args:

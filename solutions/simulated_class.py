@@ -2,9 +2,9 @@
 
 For each assignment: the solution, the untouched release, an infinite loop, an answer that
 raises, a plausible partial mistake, the same mistake with the failing test cell edited or
-deleted, and an answer that calls the reference implementation. ``EXPECTED`` holds the points
-each must get per test cell. Used by ``tests/test_exercises.py``; instructors can try the grader
-on it:
+deleted, and an answer that calls the reference implementation. ``expected_points`` gives the
+points each must get per test cell (``POINTS``: the exercise sources' cell headers). Used by
+``tests/test_exercises.py``; instructors can try the grader on it:
 
     python solutions/simulated_class.py /tmp/class          # writes /tmp/class/<student>/<id>/<id>.ipynb
     python -m skinlab.grading grade /tmp/class
@@ -19,8 +19,10 @@ from pathlib import Path
 
 import nbformat
 
+from skinlab.course.exercises import exercise_ids, test_points
+
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT_IDS = ("ex1_split", "ex2_class_weights", "ex3_lenet", "ex4_training", "ex5_gradcam")
+ASSIGNMENT_IDS = exercise_ids(ROOT)
 
 # ---------------------------------------------------------------------------- answers
 
@@ -313,18 +315,8 @@ def grad_cam(model, image, target_layer, class_idx=None):
 
 # ---------------------------------------------------------------------------- expected points
 
-POINTS = {
-    "ex1_split": {"test_split_output": 2, "test_split_no_leak": 3, "test_split_fractions": 2,
-                  "test_split_stratified": 2, "test_split_deterministic": 1},
-    "ex2_class_weights": {"test_weights_output": 2, "test_weights_example": 3, "test_weights_more": 3,
-                          "test_weights_missing_class": 2},
-    "ex3_lenet": {"test_lenet_parameters": 2, "test_lenet_output": 2, "test_lenet_layers": 2,
-                  "test_lenet_logits": 1, "test_lenet_equivalent": 3},
-    "ex4_training": {"test_train_matches": 3, "test_train_returns": 2, "test_train_mode": 1,
-                     "test_evaluate_matches": 2, "test_evaluate_mode": 1, "test_evaluate_changes_nothing": 1},
-    "ex5_gradcam": {"test_cam_output": 2, "test_cam_lenet": 3, "test_cam_argmax": 1,
-                    "test_cam_small_cnn": 3, "test_cam_hooks_removed": 1},
-}
+# {test grade_id: points} per exercise, read from the exercise's source cell headers.
+POINTS = {aid: test_points(aid, ROOT) for aid in ASSIGNMENT_IDS}
 
 # Test cells each submission fails (all others pass).
 _MISTAKE_FAILS = {

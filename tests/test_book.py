@@ -33,7 +33,9 @@ pytestmark = [pytest.mark.book, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]  # the course: this repository
 HTML = ROOT / "_build" / "html"
 # Chapters without figures by design (text, tables, code).
-NO_FIGURES = {"book/01_introduction", "book/06_lenet", "book/13_exercises"}
+NO_FIGURES = {"book/13_exercises"}
+# Chapters with an interactive view (skinlab.plots.views), switched in the browser
+VIEWS = {"book/05_images": 1, "book/10_gradcam": 1}
 
 
 def toc_files() -> list[str]:
@@ -141,6 +143,104 @@ def test_pages_render_in_a_browser(built):
     for page in pages:
         shot = bookbuild.screenshot_dir(built) / (page.replace("/", "_").rsplit(".", 1)[0] + ".png")
         assert shot.is_file() and shot.stat().st_size > 10_000, shot
+
+
+# --------------------------------------------------------------------------- pages for every reader
+
+
+def _all_pages() -> list[str]:
+    return ["index.html"] + [f"{name}.html" for name in toc_files()]
+
+
+def test_pages_have_alt_text_light_images_and_no_machine_paths(built):
+    problems = bookbuild.static_audit(built, _all_pages())
+    bad = {page: lines for page, lines in problems.items() if lines}
+    assert not bad, bad
+    # every figure of a cell output is a captioned figure whose alt text is its caption
+    for name in toc_files():
+        html = _page(built, name)
+        for fig in re.findall(r'(?s)<figure class="align-default"[^>]*>.*?</figure>', html):
+            alt = html_lib.unescape(re.search(r'alt="([^"]*)"', fig)[1])
+            caption = _text(re.search(r"(?s)<figcaption>.*?</figcaption>", fig)[0])
+            caption = re.sub(r"^\s*Fig\.\s*\d+\s*", "", caption).strip()  # the figure's number
+            assert alt and alt.split()[:6] == caption.split()[:6], (name, alt, caption)
+        if name not in NO_FIGURES:
+            assert "<figcaption>" in html, f"{name}: no captioned figure"
+
+
+def test_math_is_served_with_the_book(built):
+    pages = [_page(built, name) for name in toc_files()]
+    with_math = [p for p in pages if 'class="math' in p]
+    assert len(with_math) >= 3
+    for page in with_math:
+        srcs = re.findall(r'<script[^>]*src="([^"]*tex-chtml\.js[^"]*)"', page)
+        assert srcs and not srcs[0].startswith(("http", "//")), srcs
+    assert (built / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 500_000
+    assert list((built / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+
+
+def test_views_hold_every_picture_and_no_widget_needs_a_kernel(built):
+    for name in toc_files():
+        html = _page(built, name)
+        assert html.count("data-skinlab-view=") == VIEWS.get(name, 0), name
+        assert "application/vnd.jupyter.widget-view+json" not in html, f"{name}: an ipywidgets view"
+    html = _page(built, "book/10_gradcam")
+    keys = re.findall(r'data-key="([^"]+)"', html)
+    assert len({k.split("|")[1] for k in keys}) == 7 and {k.split("|")[2] for k in keys} >= {"jet", "cividis"}
+    assert (built / "_static" / "skinlab-view.js").is_file()
+
+
+def test_no_launch_buttons_without_a_repository(built):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["launch_buttons"]["binderhub_url"] and config["launch_buttons"]["colab_url"]
+    if not config.get("repository", {}).get("url") and not __import__("os").environ.get("SKINLAB_REPOSITORY_URL"):
+        for name in toc_files():
+            assert "mybinder.org" not in _page(built, name) and "colab.research" not in _page(built, name)
+
+
+def test_launch_buttons_with_a_repository(built, tmp_path):
+    """With a repository URL (here $SKINLAB_REPOSITORY_URL) every chapter gets Binder and Colab
+    buttons for its notebook, and the notebooks offered for download hold no instructor-only cell.
+    Built from the execution cache into a separate folder (re-executes nothing)."""
+    import os
+    import subprocess
+
+    spec = json.dumps({"root": str(ROOT), "html": str(tmp_path / "html"), "doctrees": str(tmp_path / "doctrees"),
+                       "cache": str(ROOT / "_build" / ".jupyter_cache"), "edition": "student",
+                       "strict": True, "fresh": True})
+    env = {**os.environ, "SKINLAB_REPOSITORY_URL": "https://github.com/example/skinlab",
+           "SKINLAB_PROFILE": "quick", "SKINLAB_BOOK_BUILD": "1"}
+    rc = subprocess.call([sys.executable, "-c", "import sys; from skinlab.course.bookbuild import _sphinx_build; "
+                          "sys.exit(_sphinx_build(sys.argv[1]))", spec], cwd=ROOT, env=env)
+    assert rc == 0
+    html_dir = tmp_path / "html"
+    for name in toc_files():
+        page = (html_dir / f"{name}.html").read_text(encoding="utf-8")
+        assert f"https://mybinder.org/v2/gh/example/skinlab/main?urlpath=lab/tree/{name}.md" in page, name
+        assert f"https://colab.research.google.com/github/example/skinlab/blob/main/{name}.md" in page, name
+    lines = {d: characteristic_lines(d) for _, defs, _ in GRADED.values() for d in defs}
+    notebooks = list((html_dir / "_sources").rglob("*.ipynb"))
+    assert len(notebooks) == len(toc_files())
+    for nb in notebooks:
+        text = nb.read_text(encoding="utf-8")
+        assert "instructor-only" not in text, nb.name
+        for dotted, code_lines in lines.items():
+            assert not [line for line in code_lines if line in text], f"{nb.name} shows {dotted}"
+
+
+@pytest.mark.skipif(not bookbuild.browser_available(),
+                    reason="chromium/chromedriver missing: python -m skinlab.bookbuild --install-browser")
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_pages_work_offline_at_desktop_and_phone_width(built, device):
+    """Network off: formulas typeset, every view changes its picture on each control, a figure
+    enlarges on click, nothing scrolls sideways, no output line is cut off."""
+    width, height = bookbuild.DESKTOP if device == "desktop" else bookbuild.PHONE
+    results = bookbuild.page_audit(_all_pages(), built, width, height, offline=True, mobile=device == "phone")
+    bad = {page: r["problems"] for page, r in results.items() if r["problems"]}
+    assert not bad, bad
+    for name, n in VIEWS.items():
+        assert results[f"{name}.html"]["views"] == n, f"{name}: the view was not found in the browser"
+    assert sum(r["math"] for r in results.values()) >= 20  # the formulas were there to check
 
 
 # --------------------------------------------------------------------------- the two editions

@@ -86,3 +86,51 @@ def test_transfer_config_fine_tunes_the_pretrained_layers_at_a_smaller_rate(name
     cfg = profile.transfer_config(profile.current_profile(name))
     assert cfg.backbone_lr is not None and cfg.backbone_lr < cfg.lr
     assert "--backbone-lr" in profile.train_command(cfg)
+
+
+# ---------------------------------------------------------------------------- exercises
+
+
+def test_exercise_facts_come_from_the_sources_and_match_the_built_notebooks():
+    """Ids and points are read from ``solutions/<id>/<id>.py``; the committed nbgrader notebooks
+    (built from them, read here through their own metadata) agree."""
+    import json
+
+    from skinlab.course.exercises import exercise_ids, test_points
+
+    root = Path(__file__).resolve().parents[1]
+    ids = exercise_ids(root)
+    assert ids == tuple(sorted((p.name for p in (root / "solutions").glob("ex*_*") if p.is_dir()),
+                               key=lambda a: int(a[2:a.index("_")])))
+    assert len(ids) >= 5
+    for aid in ids:
+        nb = json.loads((root / "solutions" / aid / f"{aid}.ipynb").read_text())
+        meta = [c["metadata"]["nbgrader"] for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
+        assert test_points(aid, root) == {m["grade_id"]: m["points"] for m in meta}
+
+
+def test_a_new_exercise_is_one_source_file(tmp_path):
+    from skinlab.course.exercises import exercise_ids, test_points
+
+    src = tmp_path / "solutions" / "ex10_extra"
+    src.mkdir(parents=True)
+    (src / "ex10_extra.py").write_text("# %% answer grade_id=f\ndef f(): return 1\n"
+                                       "# %% test grade_id=test_f points=4\nassert f() == 1\n")
+    (tmp_path / "solutions" / "ex2_b").mkdir()
+    (tmp_path / "solutions" / "ex2_b" / "ex2_b.py").write_text("# %% [markdown]\n# nothing graded\n")
+    (tmp_path / "solutions" / "notes").mkdir()  # not an exercise
+    assert exercise_ids(tmp_path) == ("ex2_b", "ex10_extra")  # numeric order, not text order
+    assert test_points("ex10_extra", tmp_path) == {"test_f": 4}
+    assert exercise_ids(tmp_path / "nowhere") == ()
+
+
+def test_a_bad_exercise_header_or_id_is_named(tmp_path):
+    from skinlab.course.exercises import test_points
+
+    src = tmp_path / "solutions" / "ex1_x"
+    src.mkdir(parents=True)
+    (src / "ex1_x.py").write_text("# %% test grade_id=test_a points=two\nassert True\n")
+    with pytest.raises(ValueError, match=r"ex1_x\.py.*points=N"):
+        test_points("ex1_x", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"ex9_missing.*exercises of this course: ex1_x"):
+        test_points("ex9_missing", tmp_path)

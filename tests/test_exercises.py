@@ -24,9 +24,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from skinlab.course.exercises import exercise_ids
 from skinlab import grading
 
 ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = exercise_ids(ROOT)
 sys.path.insert(0, str(ROOT / "solutions"))
 import simulated_class as sim  # noqa: E402
 
@@ -45,7 +47,7 @@ def course(tmp_path_factory):
     """A course directory with the config and the source notebooks, released afresh."""
     root = tmp_path_factory.mktemp("course")
     shutil.copy(ROOT / "nbgrader_config.py", root)
-    for aid in grading.ASSIGNMENTS:
+    for aid in EXERCISES:
         (root / "solutions" / aid).mkdir(parents=True)
         shutil.copy(ROOT / "solutions" / aid / f"{aid}.ipynb", root / "solutions" / aid)
     old = os.environ.get("PATH", "")
@@ -62,7 +64,7 @@ def _cells(path: Path) -> list[tuple]:
     return [(c.cell_type, c.get("id"), c.source, c.metadata.get("nbgrader")) for c in nb.cells]
 
 
-@pytest.mark.parametrize("aid", grading.ASSIGNMENTS)
+@pytest.mark.parametrize("aid", EXERCISES)
 def test_committed_release_equals_fresh_generate_assignment(course, aid):
     fresh = _cells(course / "exercises" / aid / f"{aid}.ipynb")
     committed = _cells(ROOT / "exercises" / aid / f"{aid}.ipynb")
@@ -78,7 +80,7 @@ def test_source_notebooks_pass_nbgrader_validation():
 
     config = Config()
     config.Execute.timeout = 120
-    for aid in grading.ASSIGNMENTS:
+    for aid in EXERCISES:
         result = Validator(config=config).validate(str(ROOT / "solutions" / aid / f"{aid}.ipynb"))
         assert result == {}, (aid, result)
 
@@ -107,9 +109,9 @@ def _html_text(path: Path) -> str:
 
 def _roster() -> dict[str, list[str]]:
     if os.environ.get("SKINLAB_FULL_CLASS"):
-        return {aid: list(sim.STUDENTS) for aid in grading.ASSIGNMENTS}
+        return {aid: list(sim.STUDENTS) for aid in EXERCISES}
     basic = ["solution", "untouched", "mistake", "uses_reference"]
-    roster = {aid: list(basic) for aid in grading.ASSIGNMENTS}
+    roster = {aid: list(basic) for aid in EXERCISES}
     roster["ex2_class_weights"] += ["infinite_loop", "raises", "edits_test", "deletes_test"]
     roster["ex5_gradcam"] += ["raises"]  # its answer cell fails at import: nothing is defined
     return roster

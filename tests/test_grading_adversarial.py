@@ -24,10 +24,12 @@ from pathlib import Path
 import pytest
 
 import skinlab
+from skinlab.course.exercises import exercise_ids
 from skinlab import grading
 from skinlab.grading import sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = exercise_ids(ROOT)
 sys.path.insert(0, str(ROOT / "solutions"))
 import adversarial_class as adv  # noqa: E402
 
@@ -85,7 +87,7 @@ def graded(tmp_path_factory):
         pytest.fail(f"this machine cannot sandbox ({sandbox.unavailable_reason()}); CI must")
     course = tmp_path_factory.mktemp("course")
     shutil.copy(ROOT / "nbgrader_config.py", course)
-    for aid in grading.ASSIGNMENTS:
+    for aid in EXERCISES:
         for folder in ("solutions", "exercises"):
             (course / folder / aid).mkdir(parents=True)
             shutil.copy(ROOT / folder / aid / f"{aid}.ipynb", course / folder / aid)

@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 import torch
 
+from skinlab.course.exercises import exercise_ids
 from skinlab import grading
 from skinlab.grading import feedback
 
 ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = exercise_ids(ROOT)
 sys.path.insert(0, str(ROOT / "solutions"))
 import build  # noqa: E402
 import simulated_class as sim  # noqa: E402
@@ -537,21 +539,21 @@ def test_cli_needs_a_course_directory(tmp_path):
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 3, 5, 8])
-@pytest.mark.parametrize("subset", [grading.ASSIGNMENTS, grading.ASSIGNMENTS[:1], grading.ASSIGNMENTS[1:4]])
+@pytest.mark.parametrize("subset", [EXERCISES, EXERCISES[:1], EXERCISES[1:4]])
 def test_grading_batches_cover_each_assignment_exactly_once(jobs, subset):
     import fnmatch
 
     globs = grading.grading_batches(subset, jobs)
     assert len(globs) == min(jobs, len(subset))
-    matched = [aid for g in globs for aid in grading.ASSIGNMENTS if fnmatch.fnmatchcase(aid, g)]
+    matched = [aid for g in globs for aid in EXERCISES if fnmatch.fnmatchcase(aid, g)]
     assert sorted(matched) == sorted(subset)  # no id twice, none left out, no other id
 
 
 def test_grading_batches_balance_the_expected_cost():
-    globs = grading.grading_batches(grading.ASSIGNMENTS, 2)
+    globs = grading.grading_batches(EXERCISES, 2)
     import fnmatch
 
-    costs = [sum(grading.GRADING_COST[a] for a in grading.ASSIGNMENTS if fnmatch.fnmatchcase(a, g)) for g in globs]
+    costs = [sum(grading.GRADING_COST[a] for a in EXERCISES if fnmatch.fnmatchcase(a, g)) for g in globs]
     total = sum(grading.GRADING_COST.values())
     assert max(costs) < 0.65 * total  # a greedy split: far from one call doing everything
 

@@ -29,9 +29,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from skinlab.course.exercises import exercise_ids
 from skinlab.grading import commands
 
 ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = exercise_ids(ROOT)
 sys.path.insert(0, str(ROOT / "solutions"))
 import simulated_class as sim  # noqa: E402
 
@@ -129,7 +131,7 @@ def test_nbgrader_failures_names_the_student_and_the_exception():
     (["week2", "mine"], None), (["index"], None),
 ])
 def test_guess_from_name(names, aid):
-    assert commands._guess_from_name(names) == aid
+    assert commands._guess_from_name(names, exercise_ids(ROOT)) == aid
 
 
 # ---------------------------------------------------------------------------- real nbgrader

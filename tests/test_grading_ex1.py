@@ -204,10 +204,12 @@ def hard_coded_answer() -> str:
     from skinlab.split import split_by_lesion
 
     table = {}
-    for scale in (1.0, 0.5):  # the visible tests: seed 0 at scale 1 (four checks) and 0.5 (determinism)
-        meta = probes.make_lesion_metadata(0, scale)
-        split = split_by_lesion(meta, seed=0)
-        table.update({f"{len(meta)}:{image}": s for image, s in zip(meta["image_id"], split)})
+    # the visible tests: seed 0 at scale 1 (four checks), seed 1 at scale 1 (stratification) and
+    # seed 0 at scale 0.5 (determinism)
+    for seed, scale in ((0, 1.0), (1, 1.0), (0, 0.5)):
+        meta = probes.make_lesion_metadata(seed, scale)
+        split = split_by_lesion(meta, seed=seed)
+        table.update({f"{seed}:{len(meta)}:{image}": s for image, s in zip(meta["image_id"], split)})
     return f'''
 import pandas as pd
 
@@ -215,8 +217,8 @@ TABLE = {table!r}
 
 
 def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
-    keys = [f"{{len(metadata)}}:{{image}}" for image in metadata["image_id"]]
-    if seed == 0 and all(k in TABLE for k in keys):
+    keys = [f"{{seed}}:{{len(metadata)}}:{{image}}" for image in metadata["image_id"]]
+    if all(k in TABLE for k in keys):
         return pd.Series([TABLE[k] for k in keys], index=metadata.index, name="split")
     return pd.Series("train", index=metadata.index, name="split")
 '''
@@ -244,6 +246,52 @@ def test_a_lesion_level_sklearn_split_keeps_the_points_that_do_not_measure_image
     got, messages = verify(SKLEARN_LESIONS, seed=0)
     for gid in ("test_split_output", "test_split_no_leak", "test_split_deterministic"):
         assert got[gid] == FULL[gid], messages
+
+
+# Test first, then validation from the rest, with the lesion table from drop_duplicates.
+SKLEARN_TEST_FIRST = '''
+from sklearn.model_selection import train_test_split
+
+
+def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+    lesions = metadata.drop_duplicates("lesion_id")[["lesion_id", "dx"]]
+    train_val, test = train_test_split(lesions, test_size=fractions[2], stratify=lesions["dx"], random_state=seed)
+    train, val = train_test_split(train_val, test_size=fractions[1] / (fractions[0] + fractions[1]),
+                                  stratify=train_val["dx"], random_state=seed)
+    where = {**dict.fromkeys(train.lesion_id, "train"), **dict.fromkeys(val.lesion_id, "val"),
+             **dict.fromkeys(test.lesion_id, "test")}
+    return metadata["lesion_id"].map(where).rename("split")
+'''
+
+
+@pytest.mark.parametrize("answer", [SKLEARN_LESIONS, SKLEARN_TEST_FIRST], ids=["train_first", "test_first"])
+def test_the_visible_tests_catch_train_test_split_on_lesions_and_say_why(answer):
+    """The common answer stratifies lesion counts: the student sees it fail before handing in,
+    with the reason (the fractions count images), not only at grading."""
+    exc = in_kernel(answer)["test_split_stratified"]
+    assert isinstance(exc, AssertionError), exc
+    assert "the fractions count images, not lesions" in str(exc) and "lesions are split right" in str(exc)
+
+
+def test_a_split_wrong_in_lesions_too_gets_the_plain_stratify_advice():
+    unstratified = '''
+import numpy as np
+import pandas as pd
+
+
+def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+    lesions = metadata["lesion_id"].unique()
+    rng = np.random.default_rng(seed)
+    order = lesions[rng.permutation(len(lesions))]
+    where = dict(zip(order, np.where(np.arange(len(order)) < 0.64 * len(order), "train",
+                 np.where(np.arange(len(order)) < 0.8 * len(order), "val", "test"))))
+    # every dx=="df" lesion to train: a class missing from val and test
+    where.update(dict.fromkeys(metadata.loc[metadata["dx"] == "df", "lesion_id"], "train"))
+    return pd.Series(metadata["lesion_id"].map(where).to_numpy(), index=metadata.index, name="split")
+'''
+    exc = in_kernel(unstratified)["test_split_stratified"]
+    assert isinstance(exc, AssertionError) and "Stratify by dx" in str(exc), exc
+    assert "count images, not lesions" not in str(exc)
 
 
 # ---------------------------------------------------------------------------- (b) hard-coded to the visible tests

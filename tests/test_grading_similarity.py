@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from skinlab.grading import ASSIGNMENTS
+from skinlab.course.exercises import exercise_ids
 from skinlab.grading import similarity as sim
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCES = {e: sim.reference_sources(e, ROOT) for e in ASSIGNMENTS}
-TEMPLATES = {e: sim.answer_source(ROOT / "exercises" / e / f"{e}.ipynb") for e in ASSIGNMENTS}
+EXERCISES = exercise_ids(ROOT)
+REFERENCES = {e: sim.reference_sources(e, ROOT) for e in EXERCISES}
+TEMPLATES = {e: sim.answer_source(ROOT / "exercises" / e / f"{e}.ipynb") for e in EXERCISES}
 
 # ---------------------------------------------------------------------------- copies
 # COPIES[exercise][name] = (the reference it copies, the copy).
@@ -1163,7 +1164,7 @@ def score(exercise: str, a: str, b: str) -> float:
 def score_table() -> list[tuple[str, str, str, float]]:
     """(exercise, kind, pair, score) for every measured pair."""
     rows = []
-    for e in ASSIGNMENTS:
+    for e in EXERCISES:
         for name, (label, src) in COPIES[e].items():
             rows.append((e, "copy", f"{name} ~ {label}", score(e, src, REFERENCES[e][label])))
         first = next(iter(INDEPENDENT[e]))
@@ -1184,20 +1185,20 @@ def score_table() -> list[tuple[str, str, str, float]]:
 
 
 def test_references_found():
-    for e in ASSIGNMENTS:
+    for e in EXERCISES:
         assert set(REFERENCES[e]) == {"solution", sim.PACKAGE_REFERENCES[e][0]}
         assert all(len(src) > 200 for src in REFERENCES[e].values())
         assert "NotImplementedError" in TEMPLATES[e]
 
 
-@pytest.mark.parametrize("exercise", ASSIGNMENTS)
+@pytest.mark.parametrize("exercise", EXERCISES)
 def test_copies_score_at_least_the_threshold(exercise):
     for e, kind, pair, s in score_table():
         if e == exercise and kind == "copy":
             assert s >= sim.DEFAULT_THRESHOLD, (pair, s)
 
 
-@pytest.mark.parametrize("exercise", ASSIGNMENTS)
+@pytest.mark.parametrize("exercise", EXERCISES)
 def test_independent_answers_stay_below_the_threshold(exercise):
     for e, kind, pair, s in score_table():
         if e == exercise and kind == "independent":
@@ -1237,7 +1238,7 @@ CHECKS = {
 }
 
 
-@pytest.mark.parametrize("exercise", ASSIGNMENTS)
+@pytest.mark.parametrize("exercise", EXERCISES)
 def test_fixtures_are_correct_answers(exercise):
     from skinlab import grading
 
@@ -1336,7 +1337,7 @@ def test_syntax_errors_fall_back_to_plain_tokens():
 
 
 def test_similarity_is_symmetric_and_bounded():
-    for e in ASSIGNMENTS:
+    for e in EXERCISES:
         prints = [sim.kgrams(sim.normalise(src)) for src in [*REFERENCES[e].values(), *INDEPENDENT[e].values()]]
         for a in prints:
             for b in prints:
@@ -1398,19 +1399,19 @@ def class_answers(exercise: str) -> dict[str, str]:
 
 
 def test_report_lists_copies_and_only_copies(tmp_path):
-    answers = {e: class_answers(e) for e in ASSIGNMENTS}
+    answers = {e: class_answers(e) for e in EXERCISES}
     result = sim.report(answers, REFERENCES, tmp_path, templates=TEMPLATES)
     with open(result["csv"], newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["exercise", "first", "second", "score", "kind"]
     listed = {(r["exercise"], r["first"], r["second"], r["kind"]) for r in rows}
-    for e in ASSIGNMENTS:
+    for e in EXERCISES:
         assert (e, "copier", "reference:solution", "reference") in listed
         assert (e, "giver", "taker", "students") in listed
     listed_students = {s for _, a, b, _ in listed for s in (a, b)}
     assert not listed_students & {"stub1", "stub2", "own0", "own1", "own2", "own3"}
     assert sorted((e, s) for e, s in result["not_compared"]) == sorted(
-        (e, s) for e in ASSIGNMENTS for s in ("stub1", "stub2"))
+        (e, s) for e in EXERCISES for s in ("stub1", "stub2"))
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True) and min(scores) >= sim.DEFAULT_THRESHOLD
     assert [dict(r, score=float(r["score"])) for r in rows] == result["rows"]
@@ -1435,7 +1436,7 @@ EVIL = "</pre><script>alert('string')</script>"
 
 
 def test_the_release_stub_is_never_paired_even_without_templates(tmp_path):
-    for e in ASSIGNMENTS:
+    for e in EXERCISES:
         answers = {e: {"a": TEMPLATES[e], "b": TEMPLATES[e], "c": "", "d": "   \n# nothing yet\n"}}
         result = sim.report(answers, REFERENCES, tmp_path)
         assert result["rows"] == [] and sorted(s for _, s in result["not_compared"]) == ["a", "b", "c", "d"]
@@ -1472,7 +1473,7 @@ def test_thirty_students_five_exercises_in_under_five_seconds(tmp_path):
     # Every fixture answer, each handed in by several students (renamed): many listed pairs,
     # so the HTML page is at its largest.
     answers = {}
-    for e in ASSIGNMENTS:
+    for e in EXERCISES:
         pool = [src for _, src in COPIES[e].values()] + list(INDEPENDENT[e].values()) + [PASSED_ON[e]]
         answers[e] = {f"s{i:02d}": pool[i % len(pool)].replace("(", f"(  # student {i}\n", 1) for i in range(30)}
     start = time.perf_counter()

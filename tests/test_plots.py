@@ -334,19 +334,30 @@ def test_confusion_matrices_three_panels(predictions):
     y_true, y_pred = predictions
     cm = confusion_matrix(y_true, y_pred, labels=range(7))
     fig = plots.confusion_matrices(cm)
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == 6  # three matrices, then a colour bar for each
+    bars = fig.axes[3:]
+    assert all(ax.get_label() == "<colorbar>" for ax in bars)
+    assert bars[0].get_ylabel() == "images" and bars[1].get_ylabel() == "share of the row"
+    assert np.isclose(bars[0].get_ylim()[1], cm.max()) and np.isclose(bars[1].get_ylim()[1], 1.0)
     counts, normalised, ideal = (np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
-                                 for ax in fig.axes)
+                                 for ax in fig.axes[:3])
     assert np.array_equal(counts, cm)
     with np.errstate(invalid="ignore"):
         oracle = confusion_matrix(y_true, y_pred, labels=range(7), normalize="true")
     assert np.allclose(normalised[:6], oracle[:6])
     assert np.isnan(normalised[6]).all()  # no vasc images: undefined, not zero
     assert np.array_equal(ideal, np.eye(7))
-    for ax in fig.axes:
+    for ax in fig.axes[:3]:
         assert _tick_labels(ax.xaxis) == list(CLASSES) == _tick_labels(ax.yaxis)
         assert len(ax.texts) == 49
     assert f"{balanced_accuracy_score(y_true, y_pred):.3f}" in fig.axes[1].get_title()
+    # stacked by default (legible at phone width); side by side on request
+    positions = [ax.get_position() for ax in fig.axes[:3]]
+    assert positions[0].y0 > positions[1].y0 > positions[2].y0
+    wide = plots.confusion_matrices(cm, ncols=3)
+    assert len({round(ax.get_position().y0, 3) for ax in wide.axes[:3]}) == 1
+    with pytest.raises(ValueError, match="ncols"):
+        plots.confusion_matrices(cm, ncols=4)
 
 
 def test_confusion_matrices_rejects_bad_shape():
@@ -399,7 +410,8 @@ def test_gradcam_overlays_rows_and_mask_contour():
     mask = np.zeros((12, 16))
     mask[3:9, 4:12] = 1
     fig = plots.gradcam_overlays(images, cams, titles=["a", "b"], masks=[mask, mask])
-    assert len(fig.axes) == 4
+    assert len(fig.axes) == 5 and fig.axes[4].get_label() == "<colorbar>"  # the heat maps' scale
+    assert "Grad-CAM" in fig.axes[4].get_ylabel()
     img_ax, cam_ax = fig.axes[:2]
     assert img_ax.get_title() == "a"
     assert np.allclose(fig.axes[2].images[0].get_array(), 200 / 255)
@@ -438,7 +450,29 @@ def test_gradcam_overlays_validates_inputs():
     with pytest.raises(ValueError, match="1 images but 2 cams"):
         plots.gradcam_overlays([image], [np.zeros((4, 4))] * 2)
     fig = plots.gradcam_overlays(image, np.zeros((4, 4)))  # a single image, no list
-    assert len(fig.axes) == 2
+    assert len(fig.axes) == 3  # image, overlay, colour bar
+    assert len(plots.gradcam_overlays(image, np.zeros((4, 4)), colorbar=False).axes) == 2
+    with pytest.raises(ValueError, match="colour map 'rainbow'"):
+        plots.gradcam_overlays(image, np.zeros((4, 4)), cmap="rainbow")
+
+
+def test_gradcam_overlays_colour_blind_safe_map():
+    """cmap="cividis" draws the ramp with matplotlib's cividis (not jet), and its colour bar too."""
+    import matplotlib.pyplot as plt
+
+    image = np.zeros((4, 256, 3))
+    ramp = np.tile(np.linspace(0, 1, 256), (4, 1))
+    fig = plots.gradcam_overlays([image], [ramp], alpha=1.0, cmap="cividis")
+    shown = np.asarray(fig.axes[1].images[0].get_array())
+    expected = plt.get_cmap("cividis")(np.uint8(255 * ramp[0]) / 255)[:, :3]
+    expected = expected / expected.max()  # overlay rescales its brightest value to 1
+    assert np.abs(shown[0] - expected).max() < 0.01
+    bar = fig.axes[2]._colorbar
+    for level in (0.0, 0.5, 1.0):
+        assert np.allclose(bar.cmap(level)[:3], plt.get_cmap("cividis")(level)[:3], atol=0.01)
+    assert np.array_equal(plots.colormap_lut("jet"), __import__("skinlab.gradcam").gradcam.JET_LUT)
+    for name in plots.COLORBLIND_SAFE:
+        assert plots.colormap_lut(name).shape == (256, 3)
 
 
 # --------------------------------------------------------------------------- saving

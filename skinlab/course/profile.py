@@ -222,7 +222,9 @@ def banner_html(profile: Profile | None = None, source=None) -> str:
     return (
         '<div class="admonition note skinlab-run-note">'
         '<p class="admonition-title">What this page ran on</p>'
-        f"<p>Data: <b>HAM10000</b> at <code>{html.escape(str(source.root))}</code>. "
+        # the folder is named by its variable, never by its path: a machine path means nothing to
+        # a reader and tells where the builder keeps its files
+        f"<p>Data: <b>HAM10000</b>, the folder named by <code>{ENV_VAR}</code>. "
         f"Profile: <b>{html.escape(profile.name)}</b> ({html.escape(profile.description)}).</p>"
         "</div>"
     )
@@ -237,8 +239,17 @@ class _Banner:
     def _repr_html_(self) -> str:
         return banner_html(self.profile, self.source)
 
+    def _ipython_display_(self):
+        # every chapter shows the banner first: the place to set how the page shows its figures
+        from IPython.display import display
+
+        from skinlab.plots import book_display
+
+        book_display()
+        display({"text/html": self._repr_html_(), "text/plain": repr(self)}, raw=True)
+
     def __repr__(self) -> str:
-        what = "synthetic sample (NOT HAM10000)" if self.source.synthetic else f"HAM10000 at {self.source.root}"
+        what = "synthetic sample (NOT HAM10000)" if self.source.synthetic else f"HAM10000 (${ENV_VAR})"
         return f"data: {what}; profile: {self.profile.name}"
 
 

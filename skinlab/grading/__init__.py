@@ -15,7 +15,6 @@ One module per concern (docs/GRADING.md has the whole workflow and the threat mo
 """
 
 from .guard import (  # noqa: F401
-    ASSIGNMENTS,
     REFERENCE_MODULES,
     TIME_LIMIT_S,
     ReferenceUsedError,

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .guard import ASSIGNMENTS
+from ..course.exercises import exercise_ids
 
 
 def find_tampering(release_nb, submitted_nb) -> list[tuple[str, str]]:
@@ -176,16 +176,16 @@ def _submit(course: Path, src: Path, student: str, aid: str, batch: _Batch) -> N
     batch.found.setdefault(aid, []).append(student)
 
 
-def _guess_from_name(names) -> str | None:
-    """The assignment that a file or folder name points to: its id, or "ex2", "exercise 2"…"""
+def _guess_from_name(names, known) -> str | None:
+    """The assignment (of ``known``) that a file or folder name points to: its id, or "ex2", "exercise 2"…"""
     for name in names:
         low = name.lower()
-        for aid in ASSIGNMENTS:
+        for aid in known:
             if aid in low:
                 return aid
         m = re.search(r"(?<![a-z])ex(?:ercise)?[\s_-]*0*([1-9])(?!\d)", low)
         if m:
-            for aid in ASSIGNMENTS:
+            for aid in known:
                 if aid.startswith(f"ex{m.group(1)}_"):
                     return aid
     return None
@@ -202,7 +202,7 @@ def _guess_from_cells(course: Path, path: Path) -> str | None:
         return None
     gids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
     best, overlap = None, 0
-    for aid in ASSIGNMENTS:
+    for aid in exercise_ids(course):
         release = course / "exercises" / aid / f"{aid}.ipynb"
         if not gids or not release.is_file():
             continue
@@ -215,19 +215,20 @@ def _guess_from_cells(course: Path, path: Path) -> str | None:
 
 def _skipped_row(course: Path, path: Path, rel: Path) -> dict:
     parts = rel.parts
+    known = exercise_ids(course)
     if len(parts) == 1:
         reason = "not in a student folder"
     elif len(parts) == 2:
         reason = "not in an exercise folder"
-    elif parts[1] in ASSIGNMENTS and len(parts) == 3:
+    elif parts[1] in known and len(parts) == 3:
         reason = f"named {parts[2]!r}, not {parts[1]}.ipynb"
         if (path.parent / f"{parts[1]}.ipynb").is_file():
             reason += f" ({parts[1]}.ipynb next to it is graded)"
-    elif parts[1] in ASSIGNMENTS:
+    elif parts[1] in known:
         reason = "in a subfolder of the exercise folder"
     else:
         reason = f"unknown exercise folder {parts[1]!r}"
-    by_name = _guess_from_name([Path(parts[-1]).stem, *reversed(parts[1:-1])])
+    by_name = _guess_from_name([Path(parts[-1]).stem, *reversed(parts[1:-1])], known)
     by_cells = _guess_from_cells(course, path)
     if by_name and by_cells and by_name != by_cells:
         guess, source = by_cells, f"cells (name says {by_name})"
@@ -241,6 +242,7 @@ def _skipped_row(course: Path, path: Path, rel: Path) -> dict:
 def _collect(submissions: Path, course: Path, wanted) -> _Batch:
     """Step 1: every notebook in SUBMISSIONS either goes into ``submitted/`` or into skipped.csv."""
     batch = _Batch()
+    known = exercise_ids(course)
     for path in sorted(submissions.rglob("*.ipynb")):
         rel = path.relative_to(submissions)
         parts = rel.parts
@@ -254,7 +256,7 @@ def _collect(submissions: Path, course: Path, wanted) -> _Batch:
             continue
         if len(parts) > 1:
             batch.students.add(parts[0])
-        if len(parts) == 3 and parts[1] in ASSIGNMENTS and parts[2] == f"{parts[1]}.ipynb":
+        if len(parts) == 3 and parts[1] in known and parts[2] == f"{parts[1]}.ipynb":
             if parts[1] in wanted:
                 _submit(course, path.parent, parts[0], parts[1], batch)
             continue  # an assignment not asked for is no mistake of the student's

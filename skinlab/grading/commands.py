@@ -12,7 +12,8 @@ from pathlib import Path
 
 from . import verdicts
 from .collect import SKIPPED_FIELDS, _collect, _deduplicate, _guess_from_name, find_tampering  # noqa: F401 (public names)
-from .guard import ASSIGNMENTS, TIME_LIMIT_S
+from ..course.exercises import exercise_ids
+from .guard import TIME_LIMIT_S
 from .report import _nbgrader_failures, _report, _report_verification, _write_csv  # noqa: F401
 
 
@@ -42,10 +43,13 @@ def _course_dir(path) -> Path:
     return course
 
 
-def release(course=None, assignments=ASSIGNMENTS) -> list[Path]:
-    """Regenerate ``exercises/<id>/`` from ``solutions/<id>/`` for each assignment (--force)."""
+def release(course=None, assignments=None) -> list[Path]:
+    """Regenerate ``exercises/<id>/`` from ``solutions/<id>/`` for each assignment (--force; default:
+    every exercise of the course)."""
     course = _course_dir(course)
-    assignments = list(assignments)
+    assignments = list(assignments or exercise_ids(course))
+    if not assignments:
+        raise SystemExit(f"{course} has no exercises: expected solutions/<id>/<id>.py (or .ipynb)")
     nbgrader(course, "generate_assignment", _pattern(assignments), "--force", "--log-level=WARN")
     return [course / "exercises" / aid / f"{aid}.ipynb" for aid in assignments]
 
@@ -94,9 +98,10 @@ def _register_students(course: Path, students) -> None:
             gb.update_or_create_student(student)
 
 
-def default_jobs() -> int:
+def default_jobs(n_assignments: int | None = None) -> int:
     """Parallel nbgrader calls: one per core, at most one per assignment."""
-    return max(1, min(os.cpu_count() or 1, len(ASSIGNMENTS)))
+    cores = os.cpu_count() or 1
+    return max(1, min(cores, n_assignments or cores))
 
 # ---------------------------------------------------------------------------- 2. gradebook
 
@@ -225,11 +230,11 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
         raise SystemExit(f"no such folder: {submissions}")
     sandboxed = _sandbox_or_refuse(unsandboxed)
     seed = secrets.randbits(32) if seed is None else int(seed)
-    jobs = default_jobs() if jobs is None else jobs
+    wanted = list(assignments or exercise_ids(course))
+    jobs = default_jobs(len(wanted)) if jobs is None else jobs
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: expected 1 or more")
     out.mkdir(parents=True, exist_ok=True)
-    wanted = list(assignments or ASSIGNMENTS)
 
     # 1. collect
     batch = _collect(submissions, course, wanted)
@@ -277,7 +282,7 @@ def main(argv=None) -> int:
     p.add_argument("--course-dir", default=None, help="folder with nbgrader_config.py (default: current folder)")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/ (nbgrader generate_assignment --force)")
-    r.add_argument("assignments", nargs="*", metavar="ID", help=f"assignment ids (default: all of {', '.join(ASSIGNMENTS)})")
+    r.add_argument("assignments", nargs="*", metavar="ID", help="assignment ids (default: every solutions/<id>/ of the course)")
     g = sub.add_parser("grade", help="autograde a folder of submissions <student>/<id>/<id>.ipynb")
     g.add_argument("submissions", help="folder of <student>/<id>/<id>.ipynb")
     g.add_argument("--out", default=None, help="where the CSV files go (default: COURSE/grades)")
@@ -290,14 +295,15 @@ def main(argv=None) -> int:
                    help="grade even where student code cannot be sandboxed (it then runs with your rights; "
                         "every output says so)")
     args = p.parse_args(argv)
-    unknown = [a for a in getattr(args, "assignments", None) or [] if a not in ASSIGNMENTS]
-    if unknown:
-        p.error(f"unknown assignment {unknown[0]!r}; choose from {', '.join(ASSIGNMENTS)}")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         p.error(f"--jobs {args.jobs}: expected 1 or more")
     try:
         if args.command == "release":
-            for path in release(args.course_dir, args.assignments or ASSIGNMENTS):
+            known = exercise_ids(_course_dir(args.course_dir))
+            unknown = [a for a in args.assignments if a not in known]
+            if unknown:
+                p.error(f"unknown assignment {unknown[0]!r}; choose from {', '.join(known)}")
+            for path in release(args.course_dir, args.assignments):
                 print(path)
         else:
             paths = grade(args.submissions, args.course_dir, args.out, jobs=args.jobs,

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..split import DEFAULT_FRACTIONS, SPLITS  # the task's defaults are the reference's
 from .checking import check
 from .probes.ex1_split import make_lesion_metadata  # noqa: F401 - public: skinlab.grading.make_lesion_metadata
 
 PROBES = "ex1_split"
-SPLITS = ("train", "val", "test")
-DEFAULT_FRACTIONS = (0.64, 0.16, 0.20)
 
 
 # ------------------------------------------------------------------ hidden-test inputs
@@ -237,11 +236,20 @@ def check_split_stratified(observe, seed: int = 0, tolerance: float = 0.02, frac
                 worst = (excess, dx, name, share, target, n, allowed)
     if worst:
         _, dx, name, share, target, n, allowed = worst
+        by_lesion = meta.assign(_split=result.to_numpy()).drop_duplicates("lesion_id")
+        lesion_share = float((by_lesion.loc[by_lesion["dx"] == dx, "_split"] == name).mean())
+        if abs(lesion_share - target) <= tolerance:
+            why = (f" Its lesions are split right ({lesion_share:.1%} of its lesions are in {name}), but the "
+                   "fractions count images, not lesions: lesions have 1 to many images, so splitting the "
+                   "lesions themselves (as train_test_split(lesions, stratify=...) does) misses the image "
+                   "shares. Per class, shuffle the lesions and assign them until each split holds its "
+                   "fraction of the class's images.")
+        else:
+            why = (" Stratify by dx: split each class's lesions separately in the target fractions, so rare "
+                   "classes are present in every split in the same proportion.")
         raise AssertionError(
             f"class {dx!r} ({n} images) has {share:.1%} of its images in {name}; expected "
-            f"{target:.0%} (±{allowed:.1%}). Stratify by dx: split each class's lesions "
-            "separately in the target fractions, so rare classes are present in every split "
-            "in the same proportion."
+            f"{target:.0%} (±{allowed:.1%})." + why
         )
 
 

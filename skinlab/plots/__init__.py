@@ -16,10 +16,12 @@ the order of ``CLASSES`` and with one colour per class, the same in every figure
 from __future__ import annotations
 
 from skinlab.data import CLASS_NAMES, CLASSES
-from skinlab.plots._common import class_color, save_figure
+from skinlab.plots._common import book_display, class_color, save_figure
 from skinlab.plots.eda import age_by_class, class_distribution, class_weights, metadata_overview, split_shares
 from skinlab.plots.evaluation import compare_models, confusion_matrices, per_class_recall
-from skinlab.plots.gradcam import gradcam_overlays
+from skinlab.plots import views
+from skinlab.plots.diagrams import dermoscopic_example, lenet_diagram
+from skinlab.plots.gradcam import COLORBLIND_SAFE, colormap_lut, gradcam_overlays
 from skinlab.plots.images import augmentation_examples, image_grid
 from skinlab.plots.training import lr_comparison, training_curves
 
@@ -41,4 +43,10 @@ __all__ = [
     "lr_comparison",
     "compare_models",
     "save_figure",
+    "book_display",
+    "colormap_lut",
+    "COLORBLIND_SAFE",
+    "lenet_diagram",
+    "dermoscopic_example",
+    "views",
 ]

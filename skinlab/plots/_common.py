@@ -118,3 +118,55 @@ def save_figure(fig: Figure, path) -> Path:
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def _photo_jpeg(fig: Figure, quality: int = 82) -> bytes | None:
+    if not getattr(fig, "skinlab_photo", False):
+        return None
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    buf.seek(0)
+    out = io.BytesIO()
+    Image.open(buf).convert("RGB").save(out, format="JPEG", quality=quality, optimize=True)
+    return out.getvalue()
+
+
+def book_display(ipython=None) -> bool:
+    """In a Jupyter kernel: show figures of photographs (those with ``fig.skinlab_photo = True``)
+    as JPEG, and every other figure as PNG, so that no picture of the book weighs more than a few
+    hundred kB. Returns whether a kernel was found to configure."""
+    if ipython is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        ipython = get_ipython()
+    if ipython is None or not hasattr(ipython, "display_formatter"):
+        return False
+    import matplotlib
+
+    if "inline" in str(matplotlib.get_backend()):  # let the inline backend register its formatters first
+        import matplotlib_inline.backend_inline  # noqa: F401
+    formatters = ipython.display_formatter.formatters
+    png = formatters["image/png"]
+    if getattr(png.type_printers.get(Figure), "_skinlab", False):
+        return True
+    default_png = png.lookup_by_type(Figure) if Figure in png.type_printers else None
+
+    def as_png(fig):
+        if getattr(fig, "skinlab_photo", False):
+            return None
+        if default_png is not None:
+            return default_png(fig)
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+    as_png._skinlab = True
+    png.for_type(Figure, as_png)
+    formatters["image/jpeg"].for_type(Figure, _photo_jpeg)
+    return True

@@ -80,7 +80,7 @@ def metadata_overview(metadata: pd.DataFrame, by_dx: bool = False) -> Figure:
                      + (["dx"] if by_dx else []), "metadata_overview")
     if by_dx:
         _check_dx(metadata, "metadata_overview")
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9), layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=(9.6, 8.2), layout="constrained")  # legible in a page column
     ax_age, ax_sex, ax_loc, ax_type = axes.ravel()
 
     age = pd.to_numeric(metadata["age"], errors="coerce")
@@ -210,7 +210,7 @@ def split_shares(metadata: pd.DataFrame, split: pd.Series,
         series[name] = (shares, label)
     series["overall"] = (overall, f"all: {len(metadata):,} images")
 
-    fig, ax = plt.subplots(figsize=(10, 4.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8.4, 4.6), layout="constrained")
     x = np.arange(len(CLASSES))
     width = 0.2
     for i, (name, (shares, label)) in enumerate(series.items()):

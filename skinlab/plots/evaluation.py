@@ -20,11 +20,15 @@ def _annotate_matrix(ax, values, fmt: str, norm_max: float) -> None:
                 color="white" if dark else "black")
 
 
-def confusion_matrices(cm, class_names: Sequence[str] = CLASSES) -> Figure:
+def confusion_matrices(cm, class_names: Sequence[str] = CLASSES, ncols: int = 1) -> Figure:
     """Counts, row-normalised (recall on the diagonal) and ideal (identity) confusion matrices.
 
-    Rows are true classes, columns predicted classes; rows without images show "–".
+    Rows are true classes, columns predicted classes; rows without images show "–". Each panel
+    has its colour bar (the axes after the three panels). ``ncols``: panels per row; the default,
+    one, stacks them so that each stays legible on a page as narrow as a phone.
     """
+    if ncols not in (1, 2, 3):
+        raise ValueError(f"confusion_matrices: ncols must be 1, 2 or 3, got {ncols}")
     m = _to_numpy(cm).astype(float)
     k = len(class_names)
     if m.shape != (k, k):
@@ -38,7 +42,13 @@ def confusion_matrices(cm, class_names: Sequence[str] = CLASSES) -> Figure:
     recall = np.diag(normalised)
     balanced = float(np.nanmean(recall)) if not np.all(np.isnan(recall)) else float("nan")
 
-    fig, axes = plt.subplots(1, 3, figsize=(6 + 1.6 * k, 0.55 * k + 2.2), layout="constrained")
+    nrows = -(-3 // ncols)
+    side = 0.5 * k + 1.6
+    fig, grid = plt.subplots(nrows, ncols, squeeze=False, layout="constrained",
+                             figsize=(ncols * (side + 1.0), nrows * (side + 0.3)))
+    axes = grid.ravel()[:3]
+    for extra in grid.ravel()[3:]:
+        fig.delaxes(extra)
     panels = (
         (m, ".0f", float(m.max(initial=0)), f"Counts ({int(m.sum()):,} images)"),
         (normalised, ".2f", 1.0, f"Row-normalised: recall on the diagonal\n"
@@ -53,6 +63,9 @@ def confusion_matrices(cm, class_names: Sequence[str] = CLASSES) -> Figure:
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         ax.set_title(title, fontsize=10)
+    for ax, (_, fmt, _, _) in zip(axes, panels):
+        bar = fig.colorbar(ax.images[0], ax=ax, shrink=0.85, pad=0.02)
+        bar.set_label("images" if fmt == ".0f" and ax is axes[0] else "share of the row", fontsize=9)
     return fig
 
 
@@ -118,7 +131,7 @@ def compare_models(results: Mapping[str, Mapping[str, float]], baseline=None,
         if missing:
             raise ValueError(f"compare_models: results[{name!r}] lacks {missing}")
     names = list(results)
-    fig, ax = plt.subplots(figsize=(max(6.5, 1.6 * len(names) + 3), 4.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(min(9.0, max(6.5, 1.6 * len(names) + 3)), 4.5), layout="constrained")
     x = np.arange(len(names))
     width = 0.8 / len(metrics)
     colors = plt.get_cmap("tab10")
@@ -134,7 +147,8 @@ def compare_models(results: Mapping[str, Mapping[str, float]], baseline=None,
     if baseline is not None and not isinstance(baseline, Mapping):
         ax.axhline(float(baseline), color="black", linestyle="--", linewidth=1.2,
                    label=f"baseline {float(baseline):.3f}")
-    ax.set_xticks(x, names)
+    many = len(names) > 4  # long names side by side would overlap: slant them
+    ax.set_xticks(x, names, rotation=25 if many else 0, ha="right" if many else "center")
     ax.set_ylim(0, 1.3)
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("score on the test set")

@@ -38,7 +38,7 @@ def image_grid(metadata: pd.DataFrame, n_per_class: int = 5, seed: int = 0,
     load = loader or _default_loader
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(CLASSES), n_per_class, squeeze=False, layout="constrained",
-                             figsize=(1.9 * n_per_class + 2.2, 1.45 * len(CLASSES) + 0.6))
+                             figsize=(1.35 * n_per_class + 1.9, 1.05 * len(CLASSES) + 0.6))
     for r, code in enumerate(CLASSES):
         rows = metadata[metadata["dx"] == code]
         k = min(n_per_class, len(rows))
@@ -62,6 +62,7 @@ def image_grid(metadata: pd.DataFrame, n_per_class: int = 5, seed: int = 0,
         axes[r, 0].set_ylabel(f"{code}\n{name}", rotation=0, ha="right", va="center",
                               fontsize=8, labelpad=8)
     fig.suptitle(f"Sample images per class (seed {seed})")
+    fig.skinlab_photo = True  # shown as JPEG in the book (skinlab.plots.book_display)
     return fig
 
 
@@ -96,6 +97,7 @@ def augmentation_examples(image, transform: Callable, n: int = 8, seed: int = 0,
     for ax in flat[n + 1:]:
         fig.delaxes(ax)
     fig.suptitle(f"Data augmentation: {n} random draws (seed {seed})")
+    fig.skinlab_photo = True
     return fig
 
 

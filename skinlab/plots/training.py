@@ -75,7 +75,7 @@ def training_curves(history) -> Figure:
     epochs = np.arange(1, len(hist["train_loss"]) + 1)
     metric = _selection_metric(hist)
     best = int(np.nanargmax(hist[metric]))
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8.6, 3.8), layout="constrained")
     ax_loss.plot(epochs, hist["train_loss"], "o-", ms=3, label="train",
                  color=SPLIT_COLORS["train"])
     ax_loss.plot(epochs, hist["val_loss"], "o-", ms=3, label="validation",

@@ -43,7 +43,10 @@ if "NBGRADER_EXECUTION" not in os.environ:  # skipped while grading (skinlab is 
 #   `metadata`** (`index=metadata.index`).
 # * No lesion may have images in two splits.
 # * Each class's images are split in the proportions `fractions` (train, val, test), to within a
-#   couple of percentage points (plus one lesion: a lesion cannot be cut in two).
+#   couple of percentage points (plus one lesion: a lesion cannot be cut in two). The fractions
+#   count **images**, not lesions: a lesion may have one image or many, so splitting the list of
+#   lesions with `train_test_split(lesions, stratify=...)` gets the lesion shares right and the
+#   image shares wrong.
 # * The same `seed` gives the same split; another seed gives another split. Draw randomness from
 #   `np.random.default_rng(seed)`.
 # * Do not modify `metadata`.
@@ -130,6 +133,7 @@ check_split_fractions(split_by_lesion, fractions=(0.5, 0.25, 0.25), seed=22)
 from skinlab.grading import check_split_stratified
 
 check_split_stratified(split_by_lesion)
+check_split_stratified(split_by_lesion, seed=1)
 ### BEGIN HIDDEN TESTS
 check_split_stratified(split_by_lesion, seed=31)
 check_split_stratified(split_by_lesion, seed=32)
