@@ -1,39 +1,150 @@
-"""Accuracy figures on the real HAM10000: the commands behind docs/PERFORMANCE.md, and a small
-ensemble evaluator (average of the test-set probabilities of several finished runs).
+"""Accuracy figures on the real HAM10000: the table behind the README and docs/PERFORMANCE.md,
+recorded from finished runs, with the command of each figure; and a small ensemble evaluator.
 
+    python -m bench.accuracy                       # the table: mean, min-max over seeds, n, command
+    python -m bench.accuracy --markdown            # the same as a Markdown table (README, docs)
+    python -m bench.accuracy commands              # only the commands
+    python -m bench.accuracy record KEY runs/a runs/b runs/c --where "2 CPU cores, idle"
     HAM10000_DIR=/path/to/ham10000 python -m bench.accuracy ensemble runs/a runs/b --tta
-    python -m bench.accuracy commands      # print the training commands of every figure
 
-Every figure is on the lesion-level test split (seed 0, 64/16/20), which is only looked at once
-per run: the epoch is chosen by validation balanced accuracy inside ``skinlab train``.
+Every figure is on the lesion-level test split (64/16/20 of the seed's split, n = 2,004 with seed 0,
+about 2,000 with the others), which each run looks at once: the epoch is chosen by validation
+balanced accuracy inside ``skinlab train``. ``bench.sweep`` reads the data from ``$HAM10000_DIR``
+like ``skinlab train`` does. Recorded runs live in ``bench/results-accuracy.json``
+(one entry per figure: its command with ``{seed}``, and per seed the test and validation numbers,
+the seconds and where it ran). Commands name the data by ``$HAM10000_DIR``, never by a path.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("results-accuracy.json")
+
 
 COMMANDS = {
-    "LeNet, CLI defaults (lr 3e-3, 60 epochs; docs/PERFORMANCE.md)":
-        "HAM10000_DIR=/work/shared/ham10000 skinlab train --out runs/lenet",
-    "EfficientNet-Lite0 128px, 16 epochs, flip TTA: the hour-long run on 2 CPU cores": (
-        "HAM10000_DIR=/work/shared/ham10000 skinlab train --model efficientnet_lite0 --image-size 128 "
-        "--epochs 16 --batch-size 32 --lr 1e-3 --weighting sqrt --label-smoothing 0.1 --tta --out runs/effl0-128-e16"
-    ),
-    "EfficientNet-Lite0 96px, 3 epochs (first session's run)": (
-        "HAM10000_DIR=/work/shared/ham10000 skinlab train --model efficientnet_lite0 --image-size 96 "
-        "--epochs 3 --batch-size 32 --lr 5e-4 --weighting sqrt --label-smoothing 0.1 --tta --out runs/effl0-96-e3"
-    ),
-    "LeNet sweep (19 configurations; ran on a GPU, 8-16 at once)":
-        "HAM10000_DIR=/work/shared/ham10000 python -m bench.sweep run bench/grids/lenet.json --out sweeps/lenet --parallel 16 "
-        "&& python -m bench.sweep report sweeps/lenet",
-    "EfficientNet-Lite0 sweep (8 configurations, 96-192px; ran on a GPU) and the ensemble of four":
-        "HAM10000_DIR=/work/shared/ham10000 python -m bench.sweep run bench/grids/transfer.json --out sweeps/transfer --parallel 8 "
-        "&& python -m bench.sweep report sweeps/transfer --ensemble E128_e20 E128_e20_lr1e3 E160_e30 E192_e30",
-    "ensemble of finished runs (same split), flip TTA":
-        "HAM10000_DIR=/work/shared/ham10000 python -m bench.accuracy ensemble runs/effl0-128-e16 runs/effl0-96-e3 --tta",
+    "lenet-defaults": (
+        "LeNet 32 px, CLI defaults (60 epochs, lr 3e-3)",
+        "skinlab train --data $HAM10000_DIR --seed {seed} --out runs/lenet-s{seed}"),
+    "lenet-sog": (
+        "LeNet 32 px, CLI defaults + Shades of Gray colour constancy",
+        "skinlab train --data $HAM10000_DIR --color-constancy shades_of_gray --seed {seed} --out runs/lenet-sog-s{seed}"),
+    "lenet-crop": (
+        "LeNet, 40 px cache, random 32 px crops (centre crop to evaluate)",
+        "skinlab train --data $HAM10000_DIR --image-size 40 --crop 32 --seed {seed} --out runs/lenet-crop-s{seed}"),
+    "effl0-128-e16": (
+        "EfficientNet-Lite0 128 px, 16 epochs, flip TTA: the hour-long run on 2 CPU cores",
+        "skinlab train --data $HAM10000_DIR --model efficientnet_lite0 --image-size 128 --epochs 16 "
+        "--batch-size 32 --lr 1e-3 --weighting sqrt --label-smoothing 0.1 --tta --seed {seed} --out runs/effl0-128-e16"),
+    "effl0-96-e3": (
+        "EfficientNet-Lite0 96 px, 3 epochs (first session's run)",
+        "skinlab train --data $HAM10000_DIR --model efficientnet_lite0 --image-size 96 --epochs 3 "
+        "--batch-size 32 --lr 5e-4 --weighting sqrt --label-smoothing 0.1 --tta --seed {seed} --out runs/effl0-96-e3"),
+    "lenet-sweep": (
+        "LeNet sweep (19 configurations; ran on a GPU, 8-16 at once)",
+        "python -m bench.sweep run bench/grids/lenet.json --out sweeps/lenet --parallel 16 "
+        "&& python -m bench.sweep report sweeps/lenet"),
+    "transfer-sweep": (
+        "EfficientNet-Lite0 sweep (8 configurations, 96-192 px; ran on a GPU) and the ensemble of four",
+        "python -m bench.sweep run bench/grids/transfer.json --out sweeps/transfer --parallel 8 "
+        "&& python -m bench.sweep report sweeps/transfer --ensemble E128_e20 E128_e20_lr1e3 E160_e30 E192_e30"),
+    "ensemble": (
+        "ensemble of finished runs (same split), flip TTA",
+        "python -m bench.accuracy ensemble runs/effl0-128-e16 runs/effl0-96-e3 --tta"),
 }
+
+
+def load(path: Path = RESULTS) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {"figures": {}}
+
+
+def read_run(run: str | Path) -> dict:
+    """Test metrics, best epoch's validation numbers and seconds of a finished ``skinlab train`` run."""
+    run = Path(run)
+    m = json.loads((run / "metrics.json").read_text())
+    cfg = json.loads((run / "config.json").read_text())
+    history = json.loads((run / "history.json").read_text()) if (run / "history.json").is_file() else []
+    best = next((h for h in history if h.get("epoch") == m.get("best_epoch")), {})
+    return {
+        "seed": cfg.get("init_seed") if cfg.get("init_seed") is not None else cfg.get("seed"),
+        "accuracy": round(m["accuracy"], 4), "balanced_accuracy": round(m["balanced_accuracy"], 4),
+        "val_accuracy": round(best["val_acc"], 4) if "val_acc" in best else None,
+        "val_balanced_accuracy": round(best["val_balanced_acc"], 4) if "val_balanced_acc" in best else None,
+        "best_epoch": m.get("best_epoch"), "seconds": m.get("seconds"), "n_test": m.get("n"),
+    }
+
+
+def record(key: str, runs, where: str, title: str | None = None, command: str | None = None,
+           date: str | None = None, path: Path = RESULTS) -> dict:
+    """Add (or replace, seed by seed) the runs of figure ``key`` in the results file."""
+    data = load(path)
+    fig = data["figures"].setdefault(key, {})
+    if title or key in COMMANDS:
+        fig["title"] = title or fig.get("title") or COMMANDS[key][0]
+    if command or key in COMMANDS:
+        fig["command"] = command or fig.get("command") or COMMANDS[key][1]
+    if "/work/" in fig["command"] or "/home/" in fig["command"] or "/root/" in fig["command"]:
+        raise ValueError(f"{key}: the command names a machine's path; use $HAM10000_DIR")
+    by_seed = {r["seed"]: r for r in fig.get("runs", [])}
+    for run in runs:
+        r = read_run(run)
+        r["where"] = where
+        if date:
+            r["date"] = date
+        by_seed[r["seed"]] = r
+    fig["runs"] = [by_seed[s] for s in sorted(by_seed)]
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return fig
+
+
+def summary(fig: dict) -> dict:
+    def spread(key):
+        values = [r[key] for r in fig["runs"] if r.get(key) is not None]
+        if not values:
+            return None
+        return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "n": len(values)}
+
+    return {k: spread(k) for k in ("accuracy", "balanced_accuracy", "val_accuracy", "val_balanced_accuracy", "seconds")}
+
+
+def _fmt(s: dict | None, digits: int = 3) -> str:
+    if s is None:
+        return "—"
+    if s["n"] == 1:
+        return f"{s['mean']:.{digits}f} (single run)"
+    return f"{s['mean']:.{digits}f} ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
+
+
+def table(data: dict, markdown: bool = False) -> str:
+    rows = []
+    order = [k for k in COMMANDS if k in data["figures"]] + [k for k in data["figures"] if k not in COMMANDS]
+    for key in order:
+        fig = data["figures"][key]
+        s = summary(fig)
+        seeds = ", ".join(str(r["seed"]) for r in fig["runs"])
+        wheres = sorted({r.get("where", "") for r in fig["runs"]})
+        minutes = "—" if s["seconds"] is None else (
+            f"{s['seconds']['mean'] / 60:.1f}" if s["seconds"]["n"] == 1 else
+            f"{s['seconds']['mean'] / 60:.1f} ({s['seconds']['min'] / 60:.1f}–{s['seconds']['max'] / 60:.1f})")
+        rows.append((fig.get("title", key), _fmt(s["accuracy"]), _fmt(s["balanced_accuracy"]),
+                     _fmt(s["val_accuracy"]) + " / " + _fmt(s["val_balanced_accuracy"]),
+                     f"{len(fig['runs'])} ({seeds})", minutes,
+                     "; ".join(wheres), fig.get("command", "").replace("{seed}", "S")))
+    head = ("figure", "test accuracy: mean (min–max)", "test balanced accuracy: mean (min–max)",
+            "validation accuracy / balanced accuracy", "seeds", "minutes per run", "where", "command (S = seed)")
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r[:-1]) + f" | `{r[-1]}` |" for r in rows]
+        return "\n".join(lines)
+    out = []
+    for r in rows:
+        out.append(f"{r[0]}\n  accuracy {r[1]}, balanced accuracy {r[2]}; validation accuracy / balanced {r[3]}\n"
+                   f"  seeds {r[4]}, {r[5]} min per run, {r[6]}\n  {r[7]}")
+    return "\n".join(out)
 
 
 def ensemble(run_dirs, data=None, tta=False, device="auto") -> dict:
@@ -61,17 +172,38 @@ def ensemble(run_dirs, data=None, tta=False, device="auto") -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--results", default=str(RESULTS), help="recorded runs (default %(default)s)")
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("table", help="the table of recorded figures (the default)")
     e = sub.add_parser("ensemble", help="test metrics of an ensemble of finished runs")
     e.add_argument("runs", nargs="+")
     e.add_argument("--data", default=None)
     e.add_argument("--tta", action="store_true")
     e.add_argument("--device", default="auto")
     sub.add_parser("commands", help="print the commands behind each accuracy figure")
+    r = sub.add_parser("record", help="record finished runs (one per seed) as figure KEY")
+    r.add_argument("key")
+    r.add_argument("runs", nargs="+")
+    r.add_argument("--where", required=True, help='e.g. "2 CPU cores, idle"')
+    r.add_argument("--title", default=None)
+    r.add_argument("--run-command", default=None, help="the command, {seed} for the seed (default: COMMANDS[KEY])")
+    r.add_argument("--date", default=None)
     args = p.parse_args(argv)
+    results = Path(args.results)
+    if args.command in (None, "table"):
+        print(table(load(results), markdown=args.markdown))
+        return 0
     if args.command == "commands":
-        for name, cmd in COMMANDS.items():
+        for key, (name, cmd) in COMMANDS.items():
             print(f"{name}:\n  {cmd}")
+        for key, fig in load(results)["figures"].items():
+            if key not in COMMANDS:
+                print(f"{fig.get('title', key)}:\n  {fig['command']}")
+        return 0
+    if args.command == "record":
+        fig = record(args.key, args.runs, args.where, args.title, args.run_command, args.date, results)
+        print(table({"figures": {args.key: fig}}))
         return 0
     result = ensemble(args.runs, args.data, args.tta, args.device)
     print(f"ensemble of {len(args.runs)}: accuracy {result['accuracy']:.3f}, balanced accuracy "

@@ -161,10 +161,13 @@ def run(quick: bool = False, log=print) -> list:
     name, root = dataset(quick)
     log(f"data: {name}")
     results += run_one(name, root, epochs=3)
-    sample = Path(os.environ.get("SKINLAB_FULLRES_SAMPLE", "/work/shared/ham10000-fullres-sample"))
-    if (sample / "HAM10000_metadata.csv").is_file():
+    # No default folder: a machine's absolute path would only be right on that machine.
+    sample_env = os.environ.get("SKINLAB_FULLRES_SAMPLE")
+    sample = Path(sample_env) if sample_env else None
+    if sample is not None and (sample / "HAM10000_metadata.csv").is_file():
         log(f"data: real sample {sample}")
         results += run_one(f"real HAM10000 sample ({sample.name})", sample, epochs=3)
     else:
-        results.append(Skipped("data", f"no real full-size sample at {sample} (set SKINLAB_FULLRES_SAMPLE)"))
+        results.append(Skipped("data", f"no real full-size sample at {sample} (set SKINLAB_FULLRES_SAMPLE)"
+                               if sample is not None else "no real full-size sample (set SKINLAB_FULLRES_SAMPLE)"))
     return results

@@ -32,7 +32,7 @@ def _fractions(text: str) -> tuple[float, float, float]:
 def build_parser() -> argparse.ArgumentParser:
     from skinlab.data import ENV_VAR
     from skinlab.models import MODEL_NAMES
-    from skinlab.pipeline import SAMPLINGS, WEIGHTINGS, TrainConfig
+    from skinlab.pipeline import COLOR_CONSTANCY, SAMPLINGS, WEIGHTINGS, TrainConfig
 
     p = argparse.ArgumentParser(prog="skinlab", description="Skin-lesion classification on HAM10000 (the skinlab course).")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--allow-random-init", action="store_true",
                    help="fall back to random weights (with a warning) when pretrained weights are missing")
     t.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
+    t.add_argument("--backbone-lr", type=float, default=None,
+                   help="learning rate of every parameter outside the new head (default: --lr for all)")
+    t.add_argument("--train-last-blocks", type=int, default=None,
+                   help="EfficientNet-Lite: train only its last N blocks, head convolution and head")
+    t.add_argument("--color-constancy", choices=COLOR_CONSTANCY, default=d.color_constancy,
+                   help="shades_of_gray: Shades of Gray colour constancy (p=6) on every image")
+    t.add_argument("--crop", type=int, default=None,
+                   help="train on random CROPxCROP windows of the --image-size images, evaluate on the centre one")
     t.add_argument("--tta", action="store_true", help="test-time augmentation: average with flipped images")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     t.add_argument("--workers", type=int, default=None, help="image decoding threads")

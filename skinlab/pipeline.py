@@ -29,6 +29,7 @@ from skinlab.data.cache import TensorBatchLoader, load_resized
 from skinlab.split import DEFAULT_FRACTIONS, SPLITS, assert_no_leak, load_split, split_by_lesion, stratified_subset
 
 WEIGHTINGS = ("median", "sqrt", "none")
+COLOR_CONSTANCY = ("none", "shades_of_gray")
 SAMPLINGS = ("shuffle", "balanced")
 
 
@@ -61,6 +62,17 @@ class TrainConfig:
     pretrained: bool = True
     allow_random_init: bool = False
     freeze_backbone: bool = False
+    # Fine-tuning a pretrained model: the backbone (every parameter outside the new head) learns
+    # at this rate while the head learns at ``lr`` (None: one rate for all); and, for
+    # EfficientNet-Lite, only the last ``train_last_blocks`` blocks (plus the head convolution and
+    # the head) train, the rest is frozen with its BatchNorm statistics (None: all of it trains).
+    backbone_lr: float | None = None
+    train_last_blocks: int | None = None
+    # Inputs: "shades_of_gray" applies Shades of Gray colour constancy to every cached image
+    # (presets.shades_of_gray); ``crop``: the cache holds ``image_size`` pixels, training takes a
+    # random ``crop`` x ``crop`` window of each (after flip and rotation), evaluation the centre.
+    color_constancy: str = "none"
+    crop: int | None = None
     tta: bool = False
     resume: bool = False
     workers: int | None = None
@@ -91,6 +103,7 @@ class PreparedData:
     index: dict
     mean: tuple
     std: tuple
+    crop: int | None = None  # evaluation takes the centre crop x crop of each cached image
 
     def labels(self, name: str) -> np.ndarray:
         return self.metadata["label"].to_numpy()[self.index[name]]
@@ -118,6 +131,12 @@ def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
         metadata = load_metadata(source.root)
         size = cfg.resolved_image_size()
         images = load_resized(metadata["path"].tolist(), size, workers=cfg.workers, progress=cfg.progress and main)
+    if cfg.color_constancy not in COLOR_CONSTANCY:
+        raise ValueError(f"color_constancy {cfg.color_constancy!r}: expected one of {', '.join(COLOR_CONSTANCY)}")
+    if cfg.color_constancy == "shades_of_gray":
+        images = presets.shades_of_gray(images)
+    if cfg.crop is not None and not 0 < cfg.crop <= size:
+        raise ValueError(f"--crop {cfg.crop}: must be between 1 and the image size {size}")
     if cfg.split_file:  # given on purpose (the book's leakage experiment uses a leaky one): not checked
         split = load_split(cfg.split_file, metadata)
     else:
@@ -130,7 +149,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
     stats = models.input_stats(cfg.model)
     if stats is None:  # LeNet from scratch: normalise by the training split's own statistics
         stats = presets.measure_mean_std(images[index["train"]])
-    return PreparedData(source, metadata, split, images, index, *stats)
+    return PreparedData(source, metadata, split, images, index, *stats, crop=cfg.crop)
 
 
 def train(cfg: TrainConfig, log=print) -> dict:
@@ -176,15 +195,17 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
         criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
     model = models.build_model(cfg.model, num_classes=len(CLASSES), pretrained=cfg.pretrained,
                                allow_random_init=cfg.allow_random_init, freeze_backbone=cfg.freeze_backbone)
+    if cfg.train_last_blocks is not None and not cfg.freeze_backbone:
+        models.train_last_blocks(model, cfg.train_last_blocks)
     channels_last = models.prefers_channels_last(cfg.model, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.backbone_lr), lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
                  if cfg.scheduler == "cosine" else None)
     val_loader = data.loader("val", 256)
-    plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=channels_last)
+    plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=channels_last, crop=data.crop)
     if cfg.sampling not in SAMPLINGS:
         raise ValueError(f"sampling {cfg.sampling!r}: expected one of {', '.join(SAMPLINGS)}")
     sample_weights = None
@@ -205,7 +226,7 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
                                    generator=torch.Generator().manual_seed(train_seed))
     if cfg.rotation or cfg.flip:
         augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip,
-                                       shard=(rank, world), channels_last=channels_last)
+                                       shard=(rank, world), channels_last=channels_last, crop=data.crop)
     else:  # no augmentation at all: the training batches are prepared like the validation ones
         augment = plain
     if dist_info.distributed:
@@ -244,11 +265,24 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
     return result
 
 
+def param_groups(model: nn.Module, lr: float, backbone_lr: float | None = None) -> list[dict]:
+    """The optimiser's parameter groups: the head at ``lr``, every other trainable parameter at
+    ``backbone_lr`` (one group at ``lr`` when it is None). Frozen parameters are left out."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if backbone_lr is None:
+        return [{"params": trainable, "lr": lr}]
+    head_ids = {id(p) for p in models.head_module(model).parameters()}
+    head = [p for p in trainable if id(p) in head_ids]
+    backbone = [p for p in trainable if id(p) not in head_ids]
+    return [g for g in ({"params": head, "lr": lr}, {"params": backbone, "lr": backbone_lr}) if g["params"]]
+
+
 def predict_split(model: nn.Module, data: PreparedData, name: str, device, tta: bool = False,
                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """``(y_true, y_prob)`` of ``model`` on split ``name``, batches prepared as in training
     (the run's normalisation, channels-last when the model is); ``tta`` adds flipped images."""
-    plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=_is_channels_last(model)).to(device)
+    plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=_is_channels_last(model),
+                                 crop=data.crop).to(device)
     return engine.predict(model, data.loader(name, batch_size), device, batch_transform=plain, tta_flip=tta)
 
 

@@ -80,6 +80,14 @@ def test_train_command_names_every_changed_option(overrides, expected):
     assert all(getattr(args, k) == v for k, v in overrides.items())
 
 
+@pytest.mark.parametrize("name", sorted(profile.PROFILES))
+def test_transfer_config_fine_tunes_the_pretrained_layers_at_a_smaller_rate(name):
+    # Chapter 11 says so: the new head at transfer_lr, the pretrained layers at a smaller rate.
+    cfg = profile.transfer_config(profile.current_profile(name))
+    assert cfg.backbone_lr is not None and cfg.backbone_lr < cfg.lr
+    assert "--backbone-lr" in profile.train_command(cfg)
+
+
 # ---------------------------------------------------------------------------- exercises
 
 

@@ -123,3 +123,59 @@ def test_predict_split_feeds_a_channels_last_model_channels_last_batches(sample,
         assert len(y_true) == len(prepared.index["val"]) and y_prob.shape == (len(y_true), 7)
         assert layouts and all(layouts) is channels_last
     assert pipeline._is_channels_last(Probe().to(memory_format=torch.channels_last))
+
+
+def test_backbone_lr_gives_the_head_lr_and_the_rest_the_smaller_rate():
+    from skinlab import models
+
+    model = models.build_model("efficientnet_lite0", num_classes=7, pretrained=False, allow_random_init=True)
+    head = {id(p) for p in models.head_module(model).parameters()}
+    one = pipeline.param_groups(model, 1e-3)
+    assert len(one) == 1 and one[0]["lr"] == 1e-3 and len(one[0]["params"]) == len(list(model.parameters()))
+    head_group, backbone_group = pipeline.param_groups(model, 1e-3, backbone_lr=1e-4)
+    assert head_group["lr"] == 1e-3 and {id(p) for p in head_group["params"]} == head
+    assert backbone_group["lr"] == 1e-4 and not head & {id(p) for p in backbone_group["params"]}
+    assert len(head_group["params"]) + len(backbone_group["params"]) == len(list(model.parameters()))
+    # Only trainable parameters reach the optimiser: the last 2 blocks, head convolution, head.
+    models.train_last_blocks(model, 2)
+    groups = pipeline.param_groups(model, 1e-3, backbone_lr=1e-4)
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert {id(p) for g in groups for p in g["params"]} == trainable
+    expected = {id(p) for m in (*model._blocks[-2:], model._conv_head, model._bn1, model._fc) for p in m.parameters()}
+    assert trainable == expected
+    model.train()
+    before = [model._blocks[0]._bn1.running_mean.clone(), model._blocks[-1]._bn1.running_mean.clone()]
+    model(torch.randn(2, 3, 64, 64))
+    # Every BatchNorm keeps its ImageNet statistics, in the trained blocks too; those still learn
+    # their scale and shift.
+    assert torch.equal(model._blocks[0]._bn1.running_mean, before[0])
+    assert torch.equal(model._blocks[-1]._bn1.running_mean, before[1])
+    assert model._blocks[-1]._bn1.weight.requires_grad and not model._blocks[0]._bn1.weight.requires_grad
+    with pytest.raises(ValueError, match="EfficientNet-Lite"):
+        models.train_last_blocks(models.build_model("lenet"), 1)
+
+
+def test_backbone_lr_and_crop_and_colour_constancy_reach_a_run(sample, tmp_path, monkeypatch):
+    seen = {}
+    real_fit = engine.fit
+
+    def spy(model, train_loader, val_loader, criterion, optimizer, *args, **kw):
+        seen["lrs"] = [g["lr"] for g in optimizer.param_groups]
+        x, _ = next(iter(train_loader))
+        seen["train_shape"] = tuple(kw["train_transform"](x, torch.Generator().manual_seed(0)).shape)
+        seen["eval_shape"] = tuple(kw["eval_transform"](x).shape)
+        return real_fit(model, train_loader, val_loader, criterion, optimizer, *args, **kw)
+
+    monkeypatch.setattr(engine, "fit", spy)
+    out = tmp_path / "crop"
+    result = train(_cfg(sample, out, image_size=40, crop=32, color_constancy="shades_of_gray",
+                        backbone_lr=1e-4), log=None)
+    assert seen["train_shape"][-2:] == (32, 32) and seen["eval_shape"][-2:] == (32, 32)
+    assert sorted(seen["lrs"]) == [1e-4, 3e-3]
+    assert result["n"] > 0
+    model, cfg, device = load_run(out)
+    assert cfg.crop == 32 and cfg.color_constancy == "shades_of_gray"
+    y, p = predict_split(model, prepare_data(cfg, log=None), "test", device)
+    assert p.shape == (len(y), 7)
+    with pytest.raises(ValueError, match="color_constancy"):
+        prepare_data(_cfg(sample, tmp_path / "x", color_constancy="retinex"), log=None)

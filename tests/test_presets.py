@@ -83,3 +83,39 @@ def test_denormalize_inverts_normalisation():
     x = torch.rand(3, 5, 5)
     norm = T.Normalize(MEAN, STD)(x)
     np.testing.assert_allclose(denormalize(norm, MEAN, STD), x.permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+def test_shades_of_gray_matches_a_hand_computation():
+    from skinlab.presets import shades_of_gray
+
+    # One 1x2 image: pixels (R, G, B) = (200, 100, 50) and (100, 100, 100); p = 6.
+    img = torch.tensor([[[200, 100]], [[100, 100]], [[50, 100]]], dtype=torch.uint8)[None]
+    e = np.array([((200.0 ** 6 + 100.0 ** 6) / 2) ** (1 / 6), 100.0, ((50.0 ** 6 + 100.0 ** 6) / 2) ** (1 / 6)])
+    e = e / np.sqrt((e ** 2).sum())
+    gain = 1 / (e * np.sqrt(3))
+    expected = np.clip(np.round(np.array([[200, 100], [100, 100], [50, 100]]) * gain[:, None]), 0, 255)
+    out = shades_of_gray(img)
+    assert out.dtype == torch.uint8 and out.shape == img.shape
+    np.testing.assert_array_equal(out[0, :, 0, :].numpy(), expected)
+    # A grey image (equal channels) is left as it is; a colour cast is removed.
+    grey = torch.full((1, 3, 4, 4), 90, dtype=torch.uint8)
+    assert torch.equal(shades_of_gray(grey), grey)
+    cast = (grey.float() * torch.tensor([1.2, 1.0, 0.7]).view(1, 3, 1, 1)).round().to(torch.uint8)
+    balanced = shades_of_gray(cast)
+    assert int(balanced.max() - balanced.min()) <= 1
+
+
+def test_batch_crop_takes_whole_pixel_windows_in_training_and_the_centre_in_evaluation():
+    x = torch.randint(0, 256, (6, 3, 10, 10), dtype=torch.uint8)
+    crop = BatchAugment((0.0,) * 3, (1 / 255,) * 3, train=True, degrees=0, flip=False, crop=7)
+    out = crop(x, torch.Generator().manual_seed(0))
+    assert out.shape == (6, 3, 7, 7)
+    for i in range(6):  # every output is one 7x7 window of its image, exactly
+        windows = [x[i, :, t:t + 7, s:s + 7].float() for t in range(4) for s in range(4)]
+        assert any(torch.allclose(out[i], w, atol=1e-3) for w in windows)
+    offsets = {tuple(out[i, 0, 0, :2].tolist()) for i in range(6)}
+    assert len(offsets) > 1
+    centre = BatchAugment((0.0,) * 3, (1 / 255,) * 3, train=False, crop=7)(x)
+    assert torch.allclose(centre, x[:, :, 1:8, 1:8].float())
+    rotated = BatchAugment((0.0,) * 3, (1 / 255,) * 3, train=True, degrees=60, flip=True, crop=7)(x)
+    assert rotated.shape == (6, 3, 7, 7) and torch.isfinite(rotated).all()

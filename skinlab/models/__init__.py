@@ -26,7 +26,7 @@ from skinlab.models.efficientnet import (
     efficientnet_lite0_weights_path,
     efficientnet_lite_weights_path,
 )
-from skinlab.models.freezing import count_parameters, unfreeze_all
+from skinlab.models.freezing import count_parameters, train_last_blocks, unfreeze_all
 from skinlab.models.lenet import LeNet
 from skinlab.models.registry import (
     CPU_CHANNELS_LAST,
@@ -75,6 +75,7 @@ __all__ = [
     "head_parameters",
     "freeze_backbone",
     "unfreeze_all",
+    "train_last_blocks",
     "count_parameters",
     "resnet18_weights_path",
     "efficientnet_lite0_weights_path",
