@@ -452,8 +452,7 @@ HAM10000_ONLY_CLAIMS = [
     (r"This is why the course's LeNet uses", "a fixed conclusion of the learning-rate plot (chapter 7)"),
     (r"[Ee]arly stopping\W+is built in", "early stopping claimed where the best checkpoint is kept (chapter 8)"),
     (r"go with which classes: nevi are often", "HAM10000's confirmation methods stated as this page's (chapter 2)"),
-    pytest.param(r"\b6,400 training images", "a training-set size the quick run does not use (chapter 11)",
-                 marks=pytest.mark.xfail(strict=False, reason="chapter 11's prose belongs to issue 13")),
+    (r"\b6,400 training images", "a training-set size the quick run does not use (chapter 11)"),
 ]
 
 
