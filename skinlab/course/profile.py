@@ -254,7 +254,12 @@ class _Banner:
 
 
 def banner(profile: Profile | None = None, source=None) -> _Banner:
-    """The "what this page ran on" note every chapter displays first."""
+    """The "what this page ran on" note every chapter displays first. Every chapter calls it first,
+    so it also sets the page's table display: pandas cuts cells at 50 characters ("…the whole book
+    ru..."), and a learner must see the whole text."""
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)
     profile = profile or current_profile()
     return _Banner(profile, source or data_source(profile))
 
