@@ -45,6 +45,24 @@ def synth_dir(tmp_path_factory) -> Path:
     return make_synthetic_ham10000(root, n_images=300, seed=0, image_size=(64, 48), progress=False)
 
 
+@pytest.fixture(scope="session")
+def book_extension():
+    """``load(name)``: import one of the book's Sphinx extensions, ``book/_ext/<name>.py``."""
+    import importlib
+    import sys
+
+    folder = str(Path(__file__).resolve().parents[1] / "book" / "_ext")
+
+    def load(name: str):
+        sys.path.insert(0, folder)
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(folder)
+
+    return load
+
+
 @pytest.fixture
 def one_torch_thread():
     """Tiny models: one thread is fastest, and on a busy 2-core machine much faster than two."""

@@ -258,14 +258,6 @@ GRADED = {
 }
 
 
-def _editions_ext():
-    sys.path.insert(0, str(ROOT / "book" / "_ext"))
-    try:
-        return importlib.import_module("skinlab_editions")
-    finally:
-        sys.path.remove(str(ROOT / "book" / "_ext"))
-
-
 def _definition(dotted: str):
     module, name = dotted.rsplit(".", 1)
     return getattr(importlib.import_module(f"skinlab.{module}"), name)
@@ -334,8 +326,8 @@ def _index_forms(text: str) -> set[str]:
     return forms
 
 
-def test_students_edition_shows_each_exercise_box(built):
-    ext = _editions_ext()
+def test_students_edition_shows_each_exercise_box(built, book_extension):
+    ext = book_extension("skinlab_editions")
     for chapter, (exercise, _, _) in GRADED.items():
         page = _page(built, chapter)
         assert page.count(f'id="exercise-{exercise}"') == 1, f"{chapter}: no exercise box for {exercise}"

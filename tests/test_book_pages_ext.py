@@ -4,8 +4,6 @@ copied, the other edition's cells dropped from downloadable notebooks."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,12 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def ext():
-    sys.path.insert(0, str(ROOT / "book" / "_ext"))
-    try:
-        return importlib.import_module("skinlab_pages")
-    finally:
-        sys.path.remove(str(ROOT / "book" / "_ext"))
+def ext(book_extension):
+    return book_extension("skinlab_pages")
 
 
 THEME = {"launch_buttons": {"binderhub_url": "https://mybinder.org", "colab_url": "https://colab.research.google.com"},
