@@ -29,8 +29,17 @@ def _fractions(text: str) -> tuple[float, float, float]:
     return parts
 
 
+def _weights(text: str) -> tuple[float, ...]:
+    from skinlab.pipeline import check_class_weights
+
+    try:
+        return check_class_weights(text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--class-weights: ")) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from skinlab.data import ENV_VAR
+    from skinlab.data import CLASSES, ENV_VAR
     from skinlab.models import MODEL_NAMES
     from skinlab.pipeline import COLOR_CONSTANCY, SAMPLINGS, WEIGHTINGS, TrainConfig
 
@@ -64,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scheduler", choices=("cosine", "none"), default=d.scheduler)
     t.add_argument("--weighting", choices=WEIGHTINGS, default=d.weighting,
                    help="class weights in the loss: median frequency, its square root, or none")
+    t.add_argument("--class-weights", type=_weights, default=None, metavar="W,W,...",
+                   help=f"explicit loss weights, one per class in label order ({','.join(CLASSES)}); "
+                        "overrides --weighting")
     t.add_argument("--sampling", choices=SAMPLINGS, default=d.sampling,
                    help="balanced: every class equally often in each epoch (drawn with replacement)")
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)

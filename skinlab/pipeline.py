@@ -49,6 +49,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     scheduler: str = "cosine"  # or "none"
     weighting: str = "median"
+    # An explicit loss weight per label, in label order (``CLASSES``): overrides ``weighting``.
+    # Chapter 4 trains with a list written in another class order to show what that mistake does.
+    class_weights: tuple | None = None
     sampling: str = "shuffle"  # or "balanced": every class equally often in each epoch (with replacement)
     label_smoothing: float = 0.0
     rotation: float = presets.ROTATION_DEGREES  # training augmentation: random rotation within ±this
@@ -85,7 +88,28 @@ class TrainConfig:
         return int(self.image_size or models.default_input_size(self.model))
 
 
-def _class_weights(kind: str, train_labels) -> torch.Tensor | None:
+def check_class_weights(values) -> tuple[float, ...]:
+    """``values`` as a tuple of one positive, finite weight per class (label order), or a
+    ``ValueError`` that says what is wrong and what was expected."""
+    expected = f"{len(CLASSES)} positive numbers, one per class in label order ({','.join(CLASSES)})"
+    weights = []
+    for v in values:
+        try:
+            weights.append(float(v))
+        except (TypeError, ValueError):
+            raise ValueError(f"--class-weights: {v!r} is not a number; expected {expected}") from None
+    weights = tuple(weights)
+    if len(weights) != len(CLASSES):
+        raise ValueError(f"--class-weights: got {len(weights)} numbers, expected {expected}")
+    bad = [f"{c}={w:g}" for c, w in zip(CLASSES, weights) if not (np.isfinite(w) and w > 0)]
+    if bad:
+        raise ValueError(f"--class-weights: {', '.join(bad)} is not a positive number; expected {expected}")
+    return weights
+
+
+def _class_weights(kind: str, train_labels, explicit=None) -> torch.Tensor | None:
+    if explicit is not None:
+        return torch.tensor(check_class_weights(explicit), dtype=torch.float32)
     if kind not in WEIGHTINGS:
         raise ValueError(f"--weighting {kind!r}: expected one of {', '.join(WEIGHTINGS)}")
     if kind == "none":
@@ -169,6 +193,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
 def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dict:
     main = dist_info.is_main
     log = log if main else None  # only rank 0 talks and writes
+    if cfg.class_weights is not None:  # a user mistake fails before any data is read
+        cfg.class_weights = check_class_weights(cfg.class_weights)
     train_seed = cfg.seed if cfg.init_seed is None else cfg.init_seed
     engine.seed_everything(train_seed)
     device = engine.select_device(device_pref)
@@ -186,7 +212,7 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
         data.split.to_frame().assign(image_id=data.metadata["image_id"]).to_csv(out / "split.csv", index=False)
 
     train_labels = data.labels("train")
-    weights = _class_weights(cfg.weighting, train_labels)
+    weights = _class_weights(cfg.weighting, train_labels, cfg.class_weights)
     weights = weights.to(device) if weights is not None else None
     if dist_info.distributed:
         # Same value as CrossEntropyLoss on the global batch, whatever the class weights.
@@ -332,6 +358,8 @@ def load_run(run_dir: str | os.PathLike, data: str | None = None, device="auto")
     raw = json.loads(cfg_file.read_text())
     known = {k: v for k, v in raw.items() if k in TrainConfig.__dataclass_fields__}
     cfg = TrainConfig(**known)
+    if cfg.class_weights is not None:  # JSON gave a list back
+        cfg.class_weights = tuple(cfg.class_weights)
     if data is not None:
         cfg.data = data
     cfg.progress = False

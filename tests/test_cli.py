@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from skinlab.cli import main
+from skinlab.cli import build_parser, main
 
 
 def run_cli(*args, env_extra=None):
@@ -64,6 +64,12 @@ def test_bad_flag_values_are_rejected_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--fractions", "0.5,0.5"])
     assert "three numbers" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--class-weights", "1,2,3"])
+    err = capsys.readouterr().err
+    assert "--class-weights" in err and "got 3 numbers, expected 7" in err and "akiec,bcc" in err
+    args = build_parser().parse_args(["train", "--class-weights", "1,2,3,4,5,6,7.5"])
+    assert args.class_weights == (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.5)
 
 
 def test_model_choices_come_from_the_registry(capsys):

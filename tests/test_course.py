@@ -70,6 +70,8 @@ def test_code_hash_covers_modules_and_packages():
      "skinlab train --model lenet --epochs 12 --lr 0.001 --rotation 0 --no-flip --init-seed 2 --out runs/lenet"),
     ({"sampling": "balanced", "weighting": "none"},
      "skinlab train --model lenet --epochs 12 --lr 0.001 --weighting none --sampling balanced --out runs/lenet"),
+    ({"class_weights": (0.5, 1.0, 1.25, 4.0, 1.0, 0.125, 8.0)},
+     "skinlab train --model lenet --epochs 12 --lr 0.001 --class-weights 0.5,1,1.25,4,1,0.125,8 --out runs/lenet"),
 ])
 def test_train_command_names_every_changed_option(overrides, expected):
     cfg = profile.lenet_config(profile.current_profile("quick"), **overrides)

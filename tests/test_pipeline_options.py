@@ -179,3 +179,36 @@ def test_backbone_lr_and_crop_and_colour_constancy_reach_a_run(sample, tmp_path,
     assert p.shape == (len(y), 7)
     with pytest.raises(ValueError, match="color_constancy"):
         prepare_data(_cfg(sample, tmp_path / "x", color_constancy="retinex"), log=None)
+
+
+def test_explicit_class_weights_reach_the_loss_in_label_order_and_survive_load_run(sample, tmp_path, monkeypatch):
+    # Chapter 4 trains with a weight list written in value_counts() order: the loss must get the
+    # list exactly as given (entry k = label k), not the median-frequency weights.
+    given = (0.5, 1.0, 1.25, 4.0, 1.0, 0.125, 8.0)
+    seen = {}
+    real_fit = engine.fit
+
+    def spy(model, train_loader, val_loader, criterion, *args, **kw):
+        seen["weight"] = criterion.weight.detach().cpu().clone()
+        return real_fit(model, train_loader, val_loader, criterion, *args, **kw)
+
+    monkeypatch.setattr(engine, "fit", spy)
+    out = tmp_path / "given"
+    train(_cfg(sample, out, class_weights=list(given)), log=None)
+    assert torch.equal(seen["weight"], torch.tensor(given))
+    assert json.loads((out / "config.json").read_text())["class_weights"] == list(given)
+    assert load_run(out)[1].class_weights == given
+
+
+@pytest.mark.parametrize("bad, message", [
+    ((1, 2, 3), "got 3 numbers, expected 7"),
+    ((1, 1, 1, 1, 1, 1, 0), "vasc=0 is not a positive"),
+    ((1, 1, 1, float("nan"), 1, 1, 1), "df=nan is not a positive"),
+    ((1, 1, "x", 1, 1, 1, 1), "'x' is not a number"),
+])
+def test_bad_class_weights_fail_before_any_data_is_read(tmp_path, bad, message):
+    missing = tmp_path / "no-such-dataset"  # the weights are checked first, so this is never looked at
+    with pytest.raises(ValueError, match=message):
+        train(TrainConfig(data=str(missing), out=str(tmp_path / "r"), class_weights=bad, device="cpu",
+                          progress=False), log=None)
+    assert not (tmp_path / "r").exists()

@@ -53,7 +53,8 @@ class Profile:
     transfer_backbone_lr: float | None  # learning rate outside the new head (None: transfer_lr for all)
     transfer_last_blocks: int | None  # train only the last N blocks (+ head); None: the whole network
     ensemble_size: int
-    gradcam_images: int
+    gradcam_images: int  # pictures shown and in the interactive view
+    gradcam_scored_images: int = 200  # test images whose Grad-CAM is scored against the masks (ch. 10, 11)
     n_synthetic: int = SYNTHETIC_SAMPLE_SIZE
     batch_size: int = 64
     transfer_batch_size: int = 64
@@ -299,9 +300,10 @@ def transfer_config(profile: Profile | None = None, **overrides):
 
 # ``skinlab train`` flags of the TrainConfig fields a chapter may change, in the order shown.
 _FLAGS = (("image_size", "--image-size"), ("batch_size", "--batch-size"), ("weighting", "--weighting"),
-          ("sampling", "--sampling"), ("label_smoothing", "--label-smoothing"), ("rotation", "--rotation"),
-          ("flip", "--no-flip"), ("seed", "--seed"), ("init_seed", "--init-seed"),
-          ("split_file", "--split-file"), ("train_images", "--train-images"), ("backbone_lr", "--backbone-lr"),
+          ("class_weights", "--class-weights"), ("sampling", "--sampling"),
+          ("label_smoothing", "--label-smoothing"), ("rotation", "--rotation"), ("flip", "--no-flip"),
+          ("seed", "--seed"), ("init_seed", "--init-seed"), ("split_file", "--split-file"),
+          ("train_images", "--train-images"), ("backbone_lr", "--backbone-lr"),
           ("train_last_blocks", "--train-last-blocks"), ("color_constancy", "--color-constancy"), ("crop", "--crop"))
 
 
@@ -315,6 +317,8 @@ def train_command(cfg) -> str:
         value = getattr(cfg, field)
         if value == getattr(default, field) or value is None:
             continue
+        if isinstance(value, (tuple, list)):
+            value = ",".join(f"{v:.3g}" for v in value)
         parts.append(flag if isinstance(value, bool) else f"{flag} {value:g}" if isinstance(value, float)
                      else f"{flag} {value}")
     parts.append(f"--out runs/{cfg.model}")
