@@ -4,6 +4,7 @@ recorded from finished runs, with the command of each figure; and a small ensemb
     python -m bench.accuracy                       # the table: mean, min-max over seeds, n, command
     python -m bench.accuracy --markdown            # the same as a Markdown table (README, docs)
     python -m bench.accuracy commands              # only the commands
+    python -m bench.accuracy curve [KEY ...] [--png F]  # validation balanced accuracy against CPU minutes
     python -m bench.accuracy record KEY runs/a runs/b runs/c --where "2 CPU cores, idle"
     HAM10000_DIR=/path/to/ham10000 python -m bench.accuracy ensemble runs/a runs/b --tta
 
@@ -69,12 +70,21 @@ def read_run(run: str | Path) -> dict:
     cfg = json.loads((run / "config.json").read_text())
     history = json.loads((run / "history.json").read_text()) if (run / "history.json").is_file() else []
     best = next((h for h in history if h.get("epoch") == m.get("best_epoch")), {})
+    # (minutes of training so far, validation balanced accuracy) after each epoch: the run's curve
+    curve, elapsed = [], 0.0
+    for h in history:
+        if h.get("seconds") is None or h.get("val_balanced_acc") is None:
+            curve = []
+            break
+        elapsed += h["seconds"]
+        curve.append([round(elapsed / 60, 3), round(h["val_balanced_acc"], 4)])
     return {
         "seed": cfg.get("init_seed") if cfg.get("init_seed") is not None else cfg.get("seed"),
         "accuracy": round(m["accuracy"], 4), "balanced_accuracy": round(m["balanced_accuracy"], 4),
         "val_accuracy": round(best["val_acc"], 4) if "val_acc" in best else None,
         "val_balanced_accuracy": round(best["val_balanced_acc"], 4) if "val_balanced_acc" in best else None,
         "best_epoch": m.get("best_epoch"), "seconds": m.get("seconds"), "n_test": m.get("n"),
+        **({"curve": curve} if curve else {}),
     }
 
 
@@ -147,6 +157,52 @@ def table(data: dict, markdown: bool = False) -> str:
     return "\n".join(out)
 
 
+def curves(data: dict, keys=None) -> dict:
+    """``{title: [run, ...]}`` of the recorded figures whose runs carry a per-epoch curve."""
+    keys = keys or list(data["figures"])
+    unknown = [k for k in keys if k not in data["figures"]]
+    if unknown:
+        raise ValueError(f"no recorded figure {', '.join(unknown)}; recorded: {', '.join(data['figures'])}")
+    return {data["figures"][k].get("title", k): [r for r in data["figures"][k]["runs"] if r.get("curve")]
+            for k in keys if any(r.get("curve") for r in data["figures"][k]["runs"])}
+
+
+def curve_text(found: dict) -> str:
+    """Each run's validation balanced accuracy after each epoch, against minutes of training, and
+    its test result (read once, at the end, from the epoch kept)."""
+    out = []
+    for title, runs in found.items():
+        out.append(title)
+        for r in runs:
+            points = ", ".join(f"{m:.1f} min {v:.3f}" for m, v in r["curve"])
+            out.append(f"  seed {r['seed']}: validation {points}; test {r['balanced_accuracy']:.3f} "
+                       f"after {r['seconds'] / 60:.1f} min in all")
+    return "\n".join(out)
+
+
+def curve_figure(found: dict):
+    """Validation balanced accuracy against minutes of training, one line per run (colour per figure),
+    each run's test balanced accuracy as a marker at its total minutes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for i, (title, runs) in enumerate(found.items()):
+        color = f"C{i}"
+        for j, r in enumerate(runs):
+            minutes, values = zip(*r["curve"])
+            ax.plot(minutes, values, "-o", color=color, markersize=3, alpha=0.8, label=title if j == 0 else None)
+            ax.plot([r["seconds"] / 60], [r["balanced_accuracy"]], "*", color=color, markersize=10)
+    ax.set_xlabel("minutes of training on the machine recorded (2 CPU cores)")
+    ax.set_ylabel("balanced accuracy")
+    ax.set_title("Validation balanced accuracy after each epoch (lines); test, read once at the end (stars)")
+    ax.legend(fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
 def ensemble(run_dirs, data=None, tta=False, device="auto") -> dict:
     """Test metrics of the mean of the runs' softmax outputs (the runs must share their split)."""
     import numpy as np
@@ -182,6 +238,9 @@ def main(argv=None) -> int:
     e.add_argument("--tta", action="store_true")
     e.add_argument("--device", default="auto")
     sub.add_parser("commands", help="print the commands behind each accuracy figure")
+    c = sub.add_parser("curve", help="validation balanced accuracy against minutes, per recorded run")
+    c.add_argument("keys", nargs="*", help="recorded figures (default: every one with a curve)")
+    c.add_argument("--png", default=None, help="also draw the curves into this PNG")
     r = sub.add_parser("record", help="record finished runs (one per seed) as figure KEY")
     r.add_argument("key")
     r.add_argument("runs", nargs="+")
@@ -200,6 +259,19 @@ def main(argv=None) -> int:
         for key, fig in load(results)["figures"].items():
             if key not in COMMANDS:
                 print(f"{fig.get('title', key)}:\n  {fig['command']}")
+        return 0
+    if args.command == "curve":
+        found = curves(load(results), args.keys)
+        if not found:
+            print("no recorded run has a per-epoch curve (record runs whose history.json has seconds)",
+                  file=sys.stderr)
+            return 1
+        print(curve_text(found))
+        if args.png:
+            from skinlab.plots import save_figure
+
+            save_figure(curve_figure(found), args.png)
+            print(f"wrote {args.png}")
         return 0
     if args.command == "record":
         fig = record(args.key, args.runs, args.where, args.title, args.run_command, args.date, results)

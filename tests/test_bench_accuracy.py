@@ -39,3 +39,27 @@ def test_committed_results_name_no_machine_path():
         assert prefix not in text
     table = accuracy.table(accuracy.load())
     assert "single run" in table
+
+
+def test_curve_is_validation_balanced_accuracy_against_cumulative_minutes(tmp_path):
+    run = _run(tmp_path / "c0", 0, 0.8, 0.6, 0.58)
+    history = [{"epoch": 1, "val_acc": 0.5, "val_balanced_acc": 0.31, "seconds": 90.0},
+               {"epoch": 2, "val_acc": 0.7, "val_balanced_acc": 0.58, "seconds": 150.0}]
+    (run / "history.json").write_text(json.dumps(history))
+    results = tmp_path / "results.json"
+    accuracy.record("x", [run, _run(tmp_path / "c1", 1, 0.7, 0.5, 0.5)], where="here", title="Lite-x",
+                    command="skinlab train --seed {seed}", path=results)
+    found = accuracy.curves(accuracy.load(results))
+    # the run without per-epoch seconds has no curve and is left out, not drawn as a flat line
+    assert list(found) == ["Lite-x"] and [r["seed"] for r in found["Lite-x"]] == [0]
+    assert found["Lite-x"][0]["curve"] == [[1.5, 0.31], [4.0, 0.58]]
+    text = accuracy.curve_text(found)
+    assert "1.5 min 0.310, 4.0 min 0.580; test 0.600 after 1.5 min" in text
+    png = tmp_path / "curve.png"
+    assert accuracy.main(["--results", str(results), "curve", "--png", str(png)]) == 0 and png.stat().st_size > 0
+    with pytest.raises(ValueError, match="no recorded figure nope"):
+        accuracy.curves(accuracy.load(results), ["nope"])
+    empty = tmp_path / "empty.json"
+    accuracy.record("y", [_run(tmp_path / "c2", 2, 0.7, 0.5, 0.5)], where="here", title="y",
+                    command="skinlab train", path=empty)
+    assert accuracy.main(["--results", str(empty), "curve"]) == 1  # no success on an empty result

@@ -433,6 +433,43 @@ def test_questions_render_as_dropdowns(built):
             f"{name}: not every answer is a dropdown"
 
 
+# The guide this course grew from: the blog post and its notebook (both found from a stored copy of
+# the notebook's repository, whose README links the post).
+GUIDE_LINKS = ("https://medium.com/@SohamMazumder/2a043a1beb59",
+               "https://github.com/IFL-CAMP/SLClassificationAnEducationalCode-MEC2019")
+
+
+def test_chapter_one_names_and_links_the_guide(built):
+    html = _page(built, "book/01_introduction")
+    text = _reader_text(html)
+    assert "Skin Lesion Classification — An Educational Guide" in text
+    assert all(name in text for name in ("Mazumder", "Czempiel", "Burwinkel", "Keicher", "Technical University of Munich"))
+    hrefs = {html_lib.unescape(h) for h in re.findall(r'href="([^"]+)"', html)}  # Sphinx writes @ as &#64;
+    for url in GUIDE_LINKS:
+        assert url in hrefs, f"chapter 1 does not link {url}"
+
+
+def test_class_order_departure_reports_the_runs_chapter_four_trains(built):
+    # Chapter 4 trains LeNet with the weight list in value_counts() order: the box's sentence (also
+    # shown in chapter 1) must give the recalls of the table printed above it.
+    html4 = _page(built, "book/04_imbalance")
+    text4 = _reader_text(html4)
+    said = re.search(r"trained \d+ epochs with the misordered list, LeNet.s validation "
+                     r"(?:vasc recall is (\d\.\d\d) against (\d\.\d\d)|this validation split holds no vasc image)"
+                     r".*?balanced accuracy (\d\.\d{3}) against (\d\.\d{3})", text4)
+    assert said, "chapter 4: the measured class-order sentence is missing"
+    rows = {m.group(1): [float(v) if v != "NaN" else None for v in m.group(2, 3)] for m in re.finditer(
+        r"<th>(vasc|balanced accuracy)</th>\s*<td>([\d.]+|NaN)</td>\s*<td>([\d.]+|NaN)</td>",
+        html4[html4.index('id="what-the-mistake-costs"'):])}  # the recall table, not the weights table
+    right, wrong = rows["balanced accuracy"]
+    assert (float(said.group(3)), float(said.group(4))) == (round(wrong, 3), round(right, 3))
+    if said.group(1):
+        assert (float(said.group(1)), float(said.group(2))) == (round(rows["vasc"][1], 2), round(rows["vasc"][0], 2))
+    straight = lambda t: t.replace("\u2019", "'")  # the glued copy in chapter 1 escapes smart quotes
+    assert straight(said.group(0)) in straight(_reader_text(_page(built, "book/01_introduction"))), \
+        "chapter 1 quotes another run"
+
+
 # --------------------------------------------------------------------------- the synthetic-sample edition
 
 # Claims true of HAM10000 only (each was once in the book beside synthetic numbers): none may appear

@@ -136,3 +136,24 @@ def test_a_bad_exercise_header_or_id_is_named(tmp_path):
         test_points("ex1_x", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"ex9_missing.*exercises of this course: ex1_x"):
         test_points("ex9_missing", tmp_path)
+
+
+def test_book_execution_waits_for_late_output_or_fails(monkeypatch):
+    # A chapter once lost its figures on a loaded machine: nbclient gave up on output after 4 s and
+    # only logged it. The build's executor must wait longer and raise instead of dropping output.
+    from jupyter_cache.executors import utils
+
+    seen = []
+    monkeypatch.setattr(utils, "executenb", lambda nb, **kw: seen.append(kw))
+    bookbuild._wait_for_all_output()
+    bookbuild._wait_for_all_output()  # idempotent: not wrapped twice
+    utils.executenb("nb", cwd="/tmp", timeout=5)
+    assert seen == [{"cwd": "/tmp", "timeout": 5, "iopub_timeout": bookbuild.IOPUB_TIMEOUT,
+                     "raise_on_iopub_timeout": True}]
+    assert bookbuild.IOPUB_TIMEOUT >= 60
+    import nbclient
+    import nbformat
+
+    client = nbclient.NotebookClient(nbformat.v4.new_notebook(), iopub_timeout=bookbuild.IOPUB_TIMEOUT,
+                                     raise_on_iopub_timeout=True)  # nbclient accepts both options
+    assert client.iopub_timeout == bookbuild.IOPUB_TIMEOUT and client.raise_on_iopub_timeout

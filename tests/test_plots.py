@@ -396,6 +396,11 @@ def test_per_class_recall_dict_and_baseline_bars():
     fig = plots.per_class_recall({"per_class_recall": recalls}, baseline=base)
     heights = _bar_heights(fig.axes[0])
     assert np.allclose(heights, [i / 10 for i in range(7)] + [0, 0, 0, 0, 0, 1, 0])
+    # two models compared: the legend names both, never one of them "baseline"
+    fig = plots.per_class_recall(recalls, baseline=base, label="EfficientNet-Lite0", baseline_label="LeNet")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "EfficientNet-Lite0" in legend and any(t.startswith("LeNet (balanced accuracy") for t in legend)
+    assert not any("baseline" in t for t in legend)
 
 
 def test_compare_models_bars_and_baseline_lines():

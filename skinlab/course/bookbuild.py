@@ -106,10 +106,32 @@ def _invalidate_if_changed(root: Path, key: str) -> bool:
     return True
 
 
+IOPUB_TIMEOUT = 120  # seconds a cell's late output is waited for (nbclient's default: 4)
+
+
+def _wait_for_all_output() -> None:
+    """Make the book's notebook execution wait for every output of a cell, or fail.
+
+    nbclient waits ``iopub_timeout`` seconds (4 by default) for the outputs a kernel sends after its
+    reply, then moves on with only a log line: on a loaded machine chapter 9 lost both its figures
+    that way (2026-11-29), and the page was built without them. MyST-NB passes no client options,
+    so its executor is wrapped here (in the build's own process)."""
+    import functools
+
+    from jupyter_cache.executors import utils
+
+    if not getattr(utils.executenb, "_skinlab_patient", False):
+        patient = functools.partial(utils.executenb, iopub_timeout=IOPUB_TIMEOUT, raise_on_iopub_timeout=True)
+        patient._skinlab_patient = True
+        utils.executenb = patient
+
+
 def _sphinx_build(spec: str) -> int:
     """Child process of :func:`build`: what ``jupyter-book build`` does, with the output folders,
     the shared execution cache and the edition given explicitly (its CLI can set none of them)."""
     from jupyter_book.sphinx import build_sphinx
+
+    _wait_for_all_output()
 
     s = json.loads(spec)
     root = Path(s["root"])

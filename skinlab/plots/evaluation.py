@@ -69,12 +69,14 @@ def confusion_matrices(cm, class_names: Sequence[str] = CLASSES, ncols: int = 1)
     return fig
 
 
-def per_class_recall(recalls, baseline=None, class_names: Sequence[str] = CLASSES) -> Figure:
+def per_class_recall(recalls, baseline=None, class_names: Sequence[str] = CLASSES, *, label: str = "recall",
+                     baseline_label: str = "baseline") -> Figure:
     """Recall per class as bars, with their mean (the balanced accuracy) as a line.
 
     ``recalls``: dict code -> recall, an array in class order, or a metrics dict holding
     ``per_class_recall``. ``baseline``: a number (drawn as a line, e.g. chance 1/7), or per-class
-    recalls / a metrics dict of another model (drawn as grey bars beside).
+    recalls / a metrics dict of another model (drawn as grey bars beside). ``label`` and
+    ``baseline_label`` name the two in the legend (e.g. the two models compared).
     """
     if isinstance(recalls, Mapping) and "per_class_recall" in recalls:
         recalls = recalls["per_class_recall"]
@@ -93,19 +95,19 @@ def per_class_recall(recalls, baseline=None, class_names: Sequence[str] = CLASSE
     width = 0.4 if base_bars is not None else 0.7
     shift = width / 2 if base_bars is not None else 0.0
     colors = [class_color(c) if c in CLASSES else "#4c72b0" for c in class_names]
-    bars = ax.bar(x - shift, np.nan_to_num(r), width, color=colors, label="recall")
+    bars = ax.bar(x - shift, np.nan_to_num(r), width, color=colors, label=label)
     ax.bar_label(bars, labels=["n/a" if np.isnan(v) else f"{v:.2f}" for v in r],
                  padding=2, fontsize=9)
     if base_bars is not None:
         bb = ax.bar(x + shift, np.nan_to_num(base_bars), width, color="#bbbbbb",
-                    label=f"baseline (balanced accuracy {np.nanmean(base_bars):.3f})")
+                    label=f"{baseline_label} (balanced accuracy {np.nanmean(base_bars):.3f})")
         ax.bar_label(bb, labels=[f"{v:.2f}" for v in base_bars], padding=2, fontsize=8,
                      color="#555555")
     ax.axhline(balanced, color="black", linestyle="--", linewidth=1.2,
-               label=f"balanced accuracy = mean recall = {balanced:.3f}")
+               label=(f"{label}: " if base_bars is not None else "") + f"balanced accuracy = mean recall = {balanced:.3f}")
     if base_line is not None:
         ax.axhline(base_line, color="#d62728", linestyle=":", linewidth=1.5,
-                   label=f"baseline {base_line:.3f}")
+                   label=f"{baseline_label} {base_line:.3f}")
     ax.set_xticks(x, list(class_names))
     ax.set_ylim(0, 1.25)
     ax.set_yticks(np.linspace(0, 1, 6))
