@@ -6,6 +6,7 @@ recorded from finished runs, with the command of each figure; and a small ensemb
     python -m bench.accuracy commands              # only the commands
     python -m bench.accuracy curve [KEY ...] [--png F]  # validation balanced accuracy against CPU minutes
     python -m bench.accuracy record KEY runs/a runs/b runs/c --where "2 CPU cores, idle"
+    python -m bench.accuracy record-sweep KEY sweeps/gpu-lite2 L2_160_e12 L2_192_e12 --where ... --title ... --run-command ...
     HAM10000_DIR=/path/to/ham10000 python -m bench.accuracy ensemble runs/a runs/b --tta
 
 Every figure is on the lesion-level test split (64/16/20 of the seed's split, n = 2,004 with seed 0,
@@ -107,6 +108,48 @@ def record(key: str, runs, where: str, title: str | None = None, command: str | 
             r["date"] = date
         by_seed[r["seed"]] = r
     fig["runs"] = [by_seed[s] for s in sorted(by_seed)]
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return fig
+
+
+def record_sweep(key: str, sweep_dir, names, where: str, title: str, command: str, seeds=None,
+                 adjust: bool = False, date: str | None = None, path: Path = RESULTS) -> dict:
+    """Add figure ``key`` from a ``bench.sweep`` folder: per seed S, the flip-TTA test and validation
+    figures of run ``NAME_sS`` (one name) or of the ensemble of the ``NAME_sS`` runs (several),
+    logit-adjusted with ``tau`` chosen on validation when ``adjust``; ensembles carry their 95 %
+    lesion-bootstrap interval. ``seeds`` defaults to every seed that has all the runs."""
+    import numpy as np
+
+    from bench import sweep
+
+    sweep_dir = Path(sweep_dir)
+    if any(p in command for p in ("/work/", "/home/", "/root/")):
+        raise ValueError(f"{key}: the command names a machine's path; use $HAM10000_DIR")
+    seeds = list(seeds) if seeds is not None else sweep.seeds_of(sweep_dir, names)
+    missing = [f"{n}_s{s}" for s in seeds for n in names if not sweep.run_file(sweep_dir, n, s).is_file()]
+    if missing or not seeds:
+        raise ValueError(f"{sweep_dir}: no finished run {', '.join(missing) or ' / '.join(n + '_sSEED' for n in names)}")
+    data = load(path)
+    fig = data["figures"].setdefault(key, {})
+    fig.update(title=title, command=command)
+    runs = []
+    for seed in seeds:
+        zs = [np.load(sweep.run_file(sweep_dir, n, seed)) for n in names]
+        r = sweep.scores(zs, adjust=adjust, n_boot=2000 if len(names) > 1 else None)
+        summaries = [json.loads(sweep.run_file(sweep_dir, n, seed, ".json").read_text()) for n in names]
+        run = {"seed": seed, **{k: round(r[k], 6) for k in ("accuracy", "balanced_accuracy", "val_accuracy",
+                                                              "val_balanced_accuracy")},
+               "seconds": round(sum(x["seconds"] for x in summaries), 1), "n_test": r["n_test"], "where": where}
+        if len(names) == 1:
+            run["best_epoch"] = summaries[0]["best_epoch"]
+        if adjust:
+            run["tau"] = r["tau"]
+        if "ci" in r:
+            run["ci"] = r["ci"]
+        if date:
+            run["date"] = date
+        runs.append(run)
+    fig["runs"] = runs
     path.write_text(json.dumps(data, indent=1) + "\n")
     return fig
 
@@ -248,8 +291,27 @@ def main(argv=None) -> int:
     r.add_argument("--title", default=None)
     r.add_argument("--run-command", default=None, help="the command, {seed} for the seed (default: COMMANDS[KEY])")
     r.add_argument("--date", default=None)
+    rs = sub.add_parser("record-sweep", help="record figure KEY from a bench.sweep folder, over seeds")
+    rs.add_argument("key")
+    rs.add_argument("sweep_dir")
+    rs.add_argument("names", nargs="+", help="NAME: the runs NAME_sSEED; several: their ensemble per seed")
+    rs.add_argument("--where", required=True)
+    rs.add_argument("--title", required=True)
+    rs.add_argument("--run-command", required=True, help="the command that produces the sweep")
+    rs.add_argument("--seeds", type=int, nargs="+", default=None)
+    rs.add_argument("--logit-adjust", action="store_true", help="tau chosen on validation")
+    rs.add_argument("--date", default=None)
     args = p.parse_args(argv)
     results = Path(args.results)
+    if args.command == "record-sweep":
+        try:
+            fig = record_sweep(args.key, args.sweep_dir, args.names, args.where, args.title, args.run_command,
+                               args.seeds, args.logit_adjust, args.date, results)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(table({"figures": {args.key: fig}}))
+        return 0
     if args.command in (None, "table"):
         print(table(load(results), markdown=args.markdown))
         return 0

@@ -13,6 +13,12 @@ validation and test splits, with and without flip TTA) land in ``--out``.
 
 ``report`` chooses nothing on the test split: the logit-adjustment strength ``tau`` (logits minus
 ``tau * log(class prior)``, Menon et al. 2021) is the one with the best *validation* balanced accuracy.
+Runs named ``NAME_sSEED`` are also summarised per configuration over their seeds (mean, min–max),
+and ``--ensemble-by-seed A B C`` scores, for every seed that has all of ``A_sSEED``, ``B_sSEED``,
+``C_sSEED`` (same seed, same split), the ensemble of those runs, with a 95 % bootstrap interval
+over test lesions, and then the mean and range over the seeds:
+
+    python -m bench.sweep report sweeps/gpu-lite2 --ensemble-by-seed L2_160_e12 L2_192_e12 L2_224_e12
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -30,30 +38,64 @@ import numpy as np
 from skinlab.data.layout import ENV_VAR
 
 
+def save_predictions(run_dir: Path, out: Path, name: str, data: str | None = None) -> dict:
+    """``out/NAME.npz``: labels, image and lesion ids, and probabilities with and without flip TTA
+    of the validation and test splits, from the best weights of the finished run ``run_dir``."""
+    from skinlab.pipeline import load_run, predict_split, prepare_data
+
+    model, run_cfg, device = load_run(run_dir, data)
+    prepared = prepare_data(run_cfg, log=None)
+    arrays = {}
+    for split in ("val", "test"):
+        # which images, and of which lesions: ensembles are bootstrapped over lesions
+        rows = prepared.metadata.iloc[prepared.index[split]]
+        arrays[f"{split}_image_id"] = rows["image_id"].to_numpy(dtype=str)
+        arrays[f"{split}_lesion_id"] = rows["lesion_id"].to_numpy(dtype=str)
+        for tta in (False, True):
+            y, p = predict_split(model, prepared, split, device, tta=tta)
+            arrays[f"{split}_y"] = y
+            arrays[f"{split}_p{'_tta' if tta else ''}"] = p
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / f"{name}.npz", **arrays)
+    return {"device": str(device)}
+
+
 def train_one(name: str, cfg: dict, out: Path, threads: int) -> dict:
     import torch
 
-    from skinlab.pipeline import TrainConfig, load_run, predict_split, prepare_data, train
+    from skinlab.pipeline import TrainConfig, train
 
     torch.set_num_threads(threads)
     run_dir = out / name
     t0 = time.perf_counter()
     result = train(TrainConfig(**cfg, out=str(run_dir), progress=False, figures=False))
     seconds = time.perf_counter() - t0
-    model, run_cfg, device = load_run(run_dir)
-    prepared = prepare_data(run_cfg, log=None)
-    arrays = {}
-    for split in ("val", "test"):
-        for tta in (False, True):
-            y, p = predict_split(model, prepared, split, device, tta=tta)
-            arrays[f"{split}_y"] = y
-            arrays[f"{split}_p{'_tta' if tta else ''}"] = p
-    np.savez_compressed(out / f"{name}.npz", **arrays)
-    summary = {"name": name, "cfg": cfg, "seconds": round(seconds, 1), "device": str(device),
+    saved = save_predictions(run_dir, out, name)
+    summary = {"name": name, "cfg": cfg, "seconds": round(seconds, 1), **saved,
                "best_epoch": result["best_epoch"], "synthetic": result["synthetic"],
                "test": {k: result[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")}}
     (out / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
+
+
+def add_runs(run_dirs, out: Path, data: str | None = None) -> list[str]:
+    """Bring finished ``skinlab train`` runs into sweep folder ``out`` under their folder names
+    (``runs/effl2-128-e10-s0`` -> ``effl2-128-e10-s0``), so that ``report`` scores and ensembles
+    them like the sweep's own runs: runs of one seed, ``NAME-sSEED``, share their split."""
+    names = []
+    for run in map(Path, run_dirs):
+        if not (run / "metrics.json").is_file():
+            raise SystemExit(f"{run}: not a finished run (no metrics.json)")
+        metrics = json.loads((run / "metrics.json").read_text())
+        cfg = json.loads((run / "config.json").read_text())
+        saved = save_predictions(run, out, run.name, data)
+        summary = {"name": run.name, "cfg": {k: cfg[k] for k in ("model", "image_size", "epochs", "lr", "seed") if k in cfg},
+                   "seconds": metrics.get("seconds"), **saved, "best_epoch": metrics.get("best_epoch"),
+                   "synthetic": metrics.get("synthetic", False),
+                   "test": {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1") if k in metrics}}
+        (out / f"{run.name}.json").write_text(json.dumps(summary, indent=1, default=str))
+        names.append(run.name)
+    return names
 
 
 def run_grid(grid_file: Path, out: Path, parallel: int, deadline_s: float, data: str | None, threads: int) -> int:
@@ -106,7 +148,112 @@ def _scores(y, pred) -> str:
     return f"{accuracy_score(y, pred):.3f} / {balanced_accuracy_score(y, pred):.3f}"
 
 
-def report(out: Path, ensemble: list[str] | None = None) -> str:
+def scores(zs: list, adjust: bool = False, n_boot: int | None = None) -> dict:
+    """Validation and test accuracy / balanced accuracy of the mean flip-TTA probabilities of the
+    runs ``zs`` (their ``.npz``; one run scores itself). ``adjust``: logit adjustment with ``tau``
+    chosen on validation. ``n_boot``: a 95 % bootstrap interval of the test figures, resampling
+    lesions (``skinlab.metrics.bootstrap_metrics``), where the runs stored their lesion ids."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    if any(not np.array_equal(z["test_y"], zs[0]["test_y"]) or not np.array_equal(z["val_y"], zs[0]["val_y"])
+           for z in zs):
+        raise SystemExit("the runs of an ensemble must share their split (same seed and fractions)")
+    val_y, test_y = zs[0]["val_y"], zs[0]["test_y"]
+    val_p = np.mean([z["val_p_tta"] for z in zs], 0)
+    test_p = np.mean([z["test_p_tta"] for z in zs], 0)
+    tau = 0.0
+    val_pred, test_pred = val_p.argmax(1), test_p.argmax(1)
+    if adjust:
+        tau, test_pred = logit_adjust(val_y, val_p, test_p)
+        val_pred = (np.log(val_p + 1e-12) - tau * np.log(_prior(val_y))).argmax(1)
+    out = {"accuracy": float(accuracy_score(test_y, test_pred)),
+           "balanced_accuracy": float(balanced_accuracy_score(test_y, test_pred)),
+           "val_accuracy": float(accuracy_score(val_y, val_pred)),
+           "val_balanced_accuracy": float(balanced_accuracy_score(val_y, val_pred)),
+           "tau": tau, "n_test": int(len(test_y))}
+    if n_boot and "test_lesion_id" in zs[0].files:
+        from skinlab.metrics import bootstrap_metrics
+
+        b = bootstrap_metrics(test_y, test_pred, zs[0]["test_lesion_id"], n_boot=n_boot)
+        out["ci"] = {k: [round(b[k]["low"], 4), round(b[k]["high"], 4)] for k in ("accuracy", "balanced_accuracy")}
+    return out
+
+
+_SEEDED = re.compile(r"^(?P<base>.+)[_-]s(?P<seed>\d+)$")  # NAME_s0 (grids), NAME-s0 (run folders)
+
+
+def seeds_of(out: Path, names: list[str]) -> list[int]:
+    """The seeds for which every run ``NAME_sSEED`` of ``names`` finished in ``out``."""
+    found = None
+    for name in names:
+        seeds = {int(m["seed"]) for f in out.glob(f"{name}?s*.npz")
+                 if (m := _SEEDED.match(f.stem)) and m["base"] == name}
+        found = seeds if found is None else found & seeds
+    return sorted(found or ())
+
+
+def run_file(out: Path, name: str, seed: int, suffix: str = ".npz") -> Path:
+    """``out/NAME_sSEED.npz`` or, for runs brought in by ``add``, ``out/NAME-sSEED.npz``."""
+    for sep in ("_", "-"):
+        path = out / f"{name}{sep}s{seed}{suffix}"
+        if path.is_file():
+            return path
+    return out / f"{name}_s{seed}{suffix}"
+
+
+def spread(values) -> str:
+    """``mean (min–max)`` of ``values``, three decimals."""
+    values = list(values)
+    if len(values) == 1:
+        return f"{values[0]:.3f} (one seed)"
+    return f"{statistics.fmean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+
+
+def _seed_summary(out: Path) -> list[str]:
+    groups: dict[str, list[int]] = {}
+    for f in sorted(out.glob("*.npz")):
+        if (m := _SEEDED.match(f.stem)):
+            groups.setdefault(m["base"], []).append(int(m["seed"]))
+    groups = {b: sorted(s) for b, s in groups.items() if len(s) > 1}
+    if not groups:
+        return []
+    rows = ["", "Per configuration over seeds (flip TTA), mean (min–max):", "",
+            "| configuration | seeds | test accuracy | test balanced | + logit adj.: accuracy | + logit adj.: balanced |",
+            "|---|---|---|---|---|---|"]
+    for base, seeds in groups.items():
+        raw = [scores([np.load(run_file(out, base, s))]) for s in seeds]
+        adj = [scores([np.load(run_file(out, base, s))], adjust=True) for s in seeds]
+        rows.append(f"| {base} | {', '.join(map(str, seeds))} | {spread(r['accuracy'] for r in raw)} | "
+                    f"{spread(r['balanced_accuracy'] for r in raw)} | {spread(r['accuracy'] for r in adj)} | "
+                    f"{spread(r['balanced_accuracy'] for r in adj)} |")
+    return rows
+
+
+def _ensemble_by_seed(out: Path, names: list[str], n_boot: int = 2000) -> list[str]:
+    seeds = seeds_of(out, names)
+    if not seeds:
+        raise SystemExit(f"no seed has all of {', '.join(n + '_sSEED' for n in names)} in {out}")
+    rows = ["", f"Ensemble of {' + '.join(names)} per seed (flip TTA; 95 % bootstrap interval over test lesions):", "",
+            "| seed | test accuracy | test balanced | + logit adj.: accuracy | + logit adj.: balanced | tau |",
+            "|---|---|---|---|---|---|"]
+    results = []
+    for seed in seeds:
+        zs = [np.load(run_file(out, n, seed)) for n in names]
+        raw, adj = scores(zs, n_boot=n_boot), scores(zs, adjust=True, n_boot=n_boot)
+        results.append((raw, adj))
+
+        def cell(r, k):
+            ci = r.get("ci", {}).get(k)
+            return f"{r[k]:.3f}" + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if ci else "")
+        rows.append(f"| {seed} | {cell(raw, 'accuracy')} | {cell(raw, 'balanced_accuracy')} | "
+                    f"{cell(adj, 'accuracy')} | {cell(adj, 'balanced_accuracy')} | {adj['tau']:+.2f} |")
+    rows.append(f"| mean (min–max) | {spread(r['accuracy'] for r, _ in results)} | "
+                f"{spread(r['balanced_accuracy'] for r, _ in results)} | {spread(a['accuracy'] for _, a in results)} | "
+                f"{spread(a['balanced_accuracy'] for _, a in results)} | |")
+    return rows
+
+
+def report(out: Path, ensemble: list[str] | None = None, ensemble_by_seed: list[str] | None = None) -> str:
     rows = ["| run | config | seconds | best epoch | test acc / bal | flip TTA | TTA + logit adj. (tau) |",
             "|---|---|---:|---:|---|---|---|"]
     for f in sorted(out.glob("*.json")):
@@ -126,6 +273,9 @@ def report(out: Path, ensemble: list[str] | None = None) -> str:
         tau, adj = logit_adjust(zs[0]["val_y"], val_p, test_p)
         rows.append(f"| ensemble of {len(zs)} | {' + '.join(ensemble)} | | | | {_scores(zs[0]['test_y'], test_p.argmax(1))} | "
                     f"{_scores(zs[0]['test_y'], adj)} ({tau:+.2f}) |")
+    rows += _seed_summary(out)
+    if ensemble_by_seed:
+        rows += _ensemble_by_seed(out, ensemble_by_seed)
     return "\n".join(rows)
 
 
@@ -144,16 +294,25 @@ def main(argv=None) -> int:
     o.add_argument("cfg")
     o.add_argument("--out", type=Path, required=True)
     o.add_argument("--threads", type=int, default=2)
+    a = sub.add_parser("add", help="bring finished `skinlab train` runs into a sweep folder (for report)")
+    a.add_argument("runs", nargs="+", type=Path)
+    a.add_argument("--out", type=Path, required=True)
+    a.add_argument("--data", default=None, help=f"dataset folder (default: the run's, or ${ENV_VAR})")
     rep = sub.add_parser("report", help="markdown table of a sweep folder")
     rep.add_argument("out", type=Path)
     rep.add_argument("--ensemble", nargs="+", default=None, help="runs whose mean probabilities to score too")
+    rep.add_argument("--ensemble-by-seed", nargs="+", default=None, metavar="NAME",
+                     help="for each seed S with every NAME_sS: the ensemble of those runs, then mean and range over seeds")
     args = p.parse_args(argv)
     if args.command == "run":
         return run_grid(args.grid, args.out, args.parallel, args.deadline, args.data, args.threads)
+    if args.command == "add":
+        print("added", ", ".join(add_runs(args.runs, args.out, args.data or os.environ.get(ENV_VAR))))
+        return 0
     if args.command == "one":
         train_one(args.name, json.loads(args.cfg), args.out, args.threads)
         return 0
-    print(report(args.out, args.ensemble))
+    print(report(args.out, args.ensemble, args.ensemble_by_seed))
     return 0
 
 

@@ -57,3 +57,107 @@ def test_sweep_runs_a_grid_and_reports_it(tmp_path, synth_dir, private_cache):
         assert abs(summary["test"]["accuracy"] - (z["test_p"].argmax(1) == z["test_y"]).mean()) < 1e-9
     table = sweep.report(out, ensemble=["a", "b"])
     assert table.count("\n| a |") == 1 and "ensemble of 2" in table
+    # a finished run brought in with `add` is scored from the same best weights: same arrays
+    added = tmp_path / "added"
+    assert sweep.main(["add", str(out / "a"), "--out", str(added), "--data", str(synth_dir)]) == 0
+    z, z2 = np.load(out / "a.npz"), np.load(added / "a.npz")
+    assert set(z.files) == set(z2.files) and "test_lesion_id" in z.files
+    for key in z.files:
+        assert np.array_equal(z[key], z2[key]) if z[key].dtype.kind in "iuU" else np.allclose(z[key], z2[key], atol=1e-6)
+
+
+def _fake_run(out, name, y_val, y_test, rng, skew, lesions=None):
+    """A sweep run's saved arrays (what ``save_predictions`` writes), with made-up probabilities."""
+    arrays = {"val_y": y_val, "test_y": y_test}
+    for split, y in (("val", y_val), ("test", y_test)):
+        p = _probs(y, rng, skew)
+        arrays[f"{split}_p"] = p
+        arrays[f"{split}_p_tta"] = p
+    if lesions is not None:
+        arrays["test_lesion_id"] = lesions
+    np.savez(out / f"{name}.npz", **arrays)
+    (out / f"{name}.json").write_text(json.dumps({"name": name, "cfg": {}, "seconds": 60.0, "best_epoch": 3}))
+    return np.load(out / f"{name}.npz")
+
+
+def _labels(rng, n):
+    return rng.choice(7, size=n, p=[0.6, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05])
+
+
+def test_ensemble_scores_are_those_of_the_mean_probabilities_with_a_lesion_bootstrap(tmp_path):
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(1)
+    y_val, y_test = _labels(rng, 400), _labels(rng, 300)
+    lesions = np.array([f"L{i // 2}" for i in range(300)])  # two images per lesion
+    zs = [_fake_run(tmp_path, f"m{k}", y_val, y_test, rng, skew=1.0, lesions=lesions) for k in range(3)]
+    r = sweep.scores(zs, n_boot=300)
+    mean_p = np.mean([z["test_p_tta"] for z in zs], 0)
+    assert r["accuracy"] == accuracy_score(y_test, mean_p.argmax(1))
+    assert r["balanced_accuracy"] == balanced_accuracy_score(y_test, mean_p.argmax(1))
+    assert r["ci"]["accuracy"][0] <= r["accuracy"] <= r["ci"]["accuracy"][1]
+    assert r["ci"]["balanced_accuracy"][0] < r["ci"]["balanced_accuracy"][1]
+    adjusted = sweep.scores(zs, adjust=True)
+    tau, pred = sweep.logit_adjust(y_val, np.mean([z["val_p_tta"] for z in zs], 0), mean_p)
+    assert adjusted["tau"] == tau and adjusted["balanced_accuracy"] == balanced_accuracy_score(y_test, pred)
+    other = _fake_run(tmp_path, "other", y_val, _labels(rng, 300), rng, skew=1.0)
+    with pytest.raises(SystemExit, match="share their split"):
+        sweep.scores(zs + [other])
+
+
+def test_report_groups_runs_by_seed_and_ensembles_each_seed(tmp_path):
+    rng = np.random.default_rng(2)
+    truth = {}
+    for seed in (0, 1, 2):
+        y_val, y_test = _labels(rng, 300), _labels(rng, 250)
+        for name in ("A", "B"):
+            # grid runs are NAME_sS; runs brought in with `add` keep their folder's NAME-sS
+            _fake_run(tmp_path, f"{name}_s{seed}" if name == "A" else f"{name}-s{seed}", y_val, y_test, rng, skew=1.0)
+        truth[seed] = sweep.scores([np.load(tmp_path / f"A_s{seed}.npz"), np.load(tmp_path / f"B-s{seed}.npz")])
+    _fake_run(tmp_path, "A_s3", _labels(rng, 300), _labels(rng, 250), rng, skew=1.0)  # no B for seed 3
+    assert sweep.seeds_of(tmp_path, ["A"]) == [0, 1, 2, 3] and sweep.seeds_of(tmp_path, ["A", "B"]) == [0, 1, 2]
+    text = sweep.report(tmp_path, ensemble_by_seed=["A", "B"])
+    accs = [truth[s]["accuracy"] for s in (0, 1, 2)]
+    assert f"| A | 0, 1, 2, 3 |" in text and f"| B | 0, 1, 2 |" in text
+    assert f"| mean (min–max) | {np.mean(accs):.3f} ({min(accs):.3f}–{max(accs):.3f}) |" in text
+    for seed in (0, 1, 2):
+        assert f"| {seed} | {truth[seed]['accuracy']:.3f} |" in text
+    with pytest.raises(SystemExit, match="no seed has all of"):
+        sweep.report(tmp_path, ensemble_by_seed=["A", "C"])
+
+
+def test_record_sweep_writes_the_reported_figures_per_seed(tmp_path):
+    from bench import accuracy
+
+    rng = np.random.default_rng(3)
+    for seed in (0, 1, 2):
+        y_val, y_test = _labels(rng, 300), _labels(rng, 250)
+        lesions = np.array([f"L{i}" for i in range(250)])
+        for name in ("A", "B"):
+            _fake_run(tmp_path, f"{name}_s{seed}", y_val, y_test, rng, skew=1.5, lesions=lesions)
+    results = tmp_path / "results.json"
+    fig = accuracy.record_sweep("ens", tmp_path, ["A", "B"], "one GPU", "A+B", "python -m bench.sweep run g.json",
+                                adjust=True, path=results)
+    for run in fig["runs"]:
+        zs = [np.load(tmp_path / f"{n}_s{run['seed']}.npz") for n in ("A", "B")]
+        expected = sweep.scores(zs, adjust=True)
+        assert run["balanced_accuracy"] == pytest.approx(expected["balanced_accuracy"], abs=1e-6)
+        assert run["tau"] == expected["tau"] and run["seconds"] == 120.0 and len(run["ci"]["accuracy"]) == 2
+    assert "(0, 1, 2)" in accuracy.table(accuracy.load(results))
+    with pytest.raises(ValueError, match="machine's path"):
+        accuracy.record_sweep("x", tmp_path, ["A"], "w", "t", "python -m bench.sweep run --data /work/x", path=results)
+    with pytest.raises(ValueError, match="no finished run"):
+        accuracy.record_sweep("x", tmp_path, ["Z"], "w", "t", "c", path=results)
+
+
+@pytest.mark.parametrize("grid", sorted((ROOT / "bench" / "grids").glob("*.json")), ids=lambda p: p.stem)
+def test_every_committed_grid_is_a_set_of_valid_training_configurations(grid):
+    from skinlab.models import registry
+    from skinlab.pipeline import TrainConfig
+
+    configs = json.loads(grid.read_text())
+    assert configs
+    for name, cfg in configs.items():
+        TrainConfig(**cfg)  # an unknown field is a TypeError
+        assert cfg.get("model", "lenet") in registry.MODEL_SPECS, name
+        assert "data" not in cfg, f"{name}: grids take the data from --data or $HAM10000_DIR"
