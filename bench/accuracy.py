@@ -10,7 +10,7 @@ recorded from finished runs, with the command of each figure; and a small ensemb
     HAM10000_DIR=/path/to/ham10000 python -m bench.accuracy ensemble runs/a runs/b --tta
 
 Every figure is on the lesion-level test split (64/16/20 of the seed's split, n = 2,004 with seed 0,
-about 2,000 with the others), which each run looks at once: the epoch is chosen by validation
+as with the others: the split keeps each class's share), which each run looks at once: the epoch is chosen by validation
 balanced accuracy inside ``skinlab train``. ``bench.sweep`` reads the data from ``$HAM10000_DIR``
 like ``skinlab train`` does. Recorded runs live in ``bench/results-accuracy.json``
 (one entry per figure: its command with ``{seed}``, and per seed the test and validation numbers,
@@ -143,7 +143,7 @@ def record_sweep(key: str, sweep_dir, names, where: str, title: str, command: st
         if len(names) == 1:
             run["best_epoch"] = summaries[0]["best_epoch"]
         if adjust:
-            run["tau"] = r["tau"]
+            run["tau"] = round(r["tau"], 4)
         if "ci" in r:
             run["ci"] = r["ci"]
         if date:
@@ -183,8 +183,17 @@ def table(data: dict, markdown: bool = False) -> str:
         minutes = "—" if s["seconds"] is None else (
             f"{s['seconds']['mean'] / 60:.1f}" if s["seconds"]["n"] == 1 else
             f"{s['seconds']['mean'] / 60:.1f} ({s['seconds']['min'] / 60:.1f}–{s['seconds']['max'] / 60:.1f})")
-        rows.append((fig.get("title", key), _fmt(s["accuracy"]), _fmt(s["balanced_accuracy"]),
-                     _fmt(s["val_accuracy"]) + " / " + _fmt(s["val_balanced_accuracy"]),
+        if s["seconds"] is not None and s["seconds"]["n"] < len(fig["runs"]):
+            minutes += f" (timed: {s['seconds']['n']} of {len(fig['runs'])} runs)"
+        acc_cell, bal_cell = _fmt(s["accuracy"]), _fmt(s["balanced_accuracy"])
+        if len(fig["runs"]) == 1 and "ci" in fig["runs"][0]:  # one ensemble: its bootstrap interval
+            ci = fig["runs"][0]["ci"]
+            acc_cell, bal_cell = (f"{fig['runs'][0][k]:.3f} (one seed; 95 % bootstrap {ci[k][0]:.3f}–{ci[k][1]:.3f})"
+                                  for k in ("accuracy", "balanced_accuracy"))
+            val_cell = " / ".join(f"{fig['runs'][0][k]:.3f} (one seed)" for k in ("val_accuracy", "val_balanced_accuracy"))
+        else:
+            val_cell = _fmt(s["val_accuracy"]) + " / " + _fmt(s["val_balanced_accuracy"])
+        rows.append((fig.get("title", key), acc_cell, bal_cell, val_cell,
                      f"{len(fig['runs'])} ({seeds})", minutes,
                      "; ".join(wheres), fig.get("command", "").replace("{seed}", "S")))
     head = ("figure", "test accuracy: mean (min–max)", "test balanced accuracy: mean (min–max)",
@@ -313,6 +322,10 @@ def main(argv=None) -> int:
         print(table({"figures": {args.key: fig}}))
         return 0
     if args.command in (None, "table"):
+        if not results.is_file():
+            print(f"error: {results}: no recorded figures (record runs with `python -m bench.accuracy record`)",
+                  file=sys.stderr)
+            return 2
         print(table(load(results), markdown=args.markdown))
         return 0
     if args.command == "commands":
@@ -323,7 +336,11 @@ def main(argv=None) -> int:
                 print(f"{fig.get('title', key)}:\n  {fig['command']}")
         return 0
     if args.command == "curve":
-        found = curves(load(results), args.keys)
+        try:
+            found = curves(load(results), args.keys)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if not found:
             print("no recorded run has a per-epoch curve (record runs whose history.json has seconds)",
                   file=sys.stderr)
@@ -336,6 +353,13 @@ def main(argv=None) -> int:
             print(f"wrote {args.png}")
         return 0
     if args.command == "record":
+        missing = [r for r in args.runs if not (Path(r) / "metrics.json").is_file()]
+        if missing:
+            print(f"error: not a finished `skinlab train` run (no metrics.json): {', '.join(missing)}", file=sys.stderr)
+            return 2
+        if args.key not in COMMANDS and not args.run_command and args.key not in load(results)["figures"]:
+            print(f"error: {args.key} is a new figure: give its --run-command (and --title)", file=sys.stderr)
+            return 2
         fig = record(args.key, args.runs, args.where, args.title, args.run_command, args.date, results)
         print(table({"figures": {args.key: fig}}))
         return 0

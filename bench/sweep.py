@@ -232,7 +232,9 @@ def _seed_summary(out: Path) -> list[str]:
 def _ensemble_by_seed(out: Path, names: list[str], n_boot: int = 2000) -> list[str]:
     seeds = seeds_of(out, names)
     if not seeds:
-        raise SystemExit(f"no seed has all of {', '.join(n + '_sSEED' for n in names)} in {out}")
+        have = sorted({m["base"] for f in out.glob("*.npz") if (m := _SEEDED.match(f.stem))})
+        raise SystemExit(f"no seed has all of {', '.join(n + '_sSEED' for n in names)} in {out}; "
+                         f"runs by seed there: {', '.join(have) or 'none'}")
     rows = ["", f"Ensemble of {' + '.join(names)} per seed (flip TTA; 95 % bootstrap interval over test lesions):", "",
             "| seed | test accuracy | test balanced | + logit adj.: accuracy | + logit adj.: balanced | tau |",
             "|---|---|---|---|---|---|"]
@@ -254,14 +256,24 @@ def _ensemble_by_seed(out: Path, names: list[str], n_boot: int = 2000) -> list[s
 
 
 def report(out: Path, ensemble: list[str] | None = None, ensemble_by_seed: list[str] | None = None) -> str:
+    if not out.is_dir():
+        raise SystemExit(f"{out}: no such sweep folder")
+    finished = {f.stem for f in out.glob("*.npz")} & {f.stem for f in out.glob("*.json")}
+    if not finished:
+        raise SystemExit(f"{out}: no finished run (NAME.json with NAME.npz); run `python -m bench.sweep run` or `add`")
+    for name in list(ensemble or []) + [f"{n}_sSEED" for n in ensemble_by_seed or []]:
+        if "SEED" not in name and name not in finished:
+            raise SystemExit(f"--ensemble: no finished run {name} in {out}; finished: {', '.join(sorted(finished))}")
     rows = ["| run | config | seconds | best epoch | test acc / bal | flip TTA | TTA + logit adj. (tau) |",
             "|---|---|---:|---:|---|---|---|"]
-    for f in sorted(out.glob("*.json")):
-        s = json.loads(f.read_text())
-        z = np.load(out / f"{s['name']}.npz")
+    for name in sorted(finished):
+        s = json.loads((out / f"{name}.json").read_text())
+        z = np.load(out / f"{name}.npz")
+        s.setdefault("name", name)
         tau, adj = logit_adjust(z["val_y"], z["val_p_tta"], z["test_p_tta"])
-        cfg = ", ".join(f"{k}={v}" for k, v in s["cfg"].items() if k != "data")
-        rows.append(f"| {s['name']} | {cfg} | {s['seconds']:.0f} | {s['best_epoch']} | "
+        cfg = ", ".join(f"{k}={v}" for k, v in s.get("cfg", {}).items() if k != "data")
+        seconds = "—" if s.get("seconds") is None else f"{s['seconds']:.0f}"
+        rows.append(f"| {s['name']} | {cfg} | {seconds} | {s.get('best_epoch')} | "
                     f"{_scores(z['test_y'], z['test_p'].argmax(1))} | {_scores(z['test_y'], z['test_p_tta'].argmax(1))} | "
                     f"{_scores(z['test_y'], adj)} ({tau:+.2f}) |")
     if ensemble:
@@ -280,26 +292,27 @@ def report(out: Path, ensemble: list[str] | None = None, ensemble_by_seed: list[
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.sweep", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="python -m bench.sweep", description=__doc__.split("\n\n")[0].replace("\n", " "))
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,add,report}")
     r = sub.add_parser("run", help="train every configuration of a grid file")
-    r.add_argument("grid", type=Path)
+    r.add_argument("grid", type=Path, help="a JSON file of {name: TrainConfig fields} (bench/grids/*.json)")
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--parallel", type=int, default=1)
     r.add_argument("--deadline", type=float, default=float("inf"), help="seconds after which no run is started and running ones stop")
     r.add_argument("--data", default=None, help=f"dataset folder (default: ${ENV_VAR})")
     r.add_argument("--threads", type=int, default=2, help="torch threads per run")
-    o = sub.add_parser("one", help=argparse.SUPPRESS)
+    o = sub.add_parser("one")  # internal: one configuration, in its own process (run starts these)
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest != "one"]  # hidden from --help
     o.add_argument("name")
     o.add_argument("cfg")
     o.add_argument("--out", type=Path, required=True)
     o.add_argument("--threads", type=int, default=2)
     a = sub.add_parser("add", help="bring finished `skinlab train` runs into a sweep folder (for report)")
-    a.add_argument("runs", nargs="+", type=Path)
+    a.add_argument("runs", nargs="+", type=Path, help="finished `skinlab train` run folders")
     a.add_argument("--out", type=Path, required=True)
     a.add_argument("--data", default=None, help=f"dataset folder (default: the run's, or ${ENV_VAR})")
     rep = sub.add_parser("report", help="markdown table of a sweep folder")
-    rep.add_argument("out", type=Path)
+    rep.add_argument("out", type=Path, help="the sweep folder (--out of run / add)")
     rep.add_argument("--ensemble", nargs="+", default=None, help="runs whose mean probabilities to score too")
     rep.add_argument("--ensemble-by-seed", nargs="+", default=None, metavar="NAME",
                      help="for each seed S with every NAME_sS: the ensemble of those runs, then mean and range over seeds")

@@ -63,3 +63,33 @@ def test_curve_is_validation_balanced_accuracy_against_cumulative_minutes(tmp_pa
     accuracy.record("y", [_run(tmp_path / "c2", 2, 0.7, 0.5, 0.5)], where="here", title="y",
                     command="skinlab train", path=empty)
     assert accuracy.main(["--results", str(empty), "curve"]) == 1  # no success on an empty result
+
+
+def test_every_spread_in_the_readme_results_table_is_a_recorded_figure():
+    """The README's results table is copied from `python -m bench.accuracy --markdown`: each
+    "mean (min–max)" there, or an ensemble's "value (bootstrap interval)", is a recorded figure."""
+    import re
+
+    readme = (accuracy.RESULTS.parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Results"):]
+    section = section[:section.index("\n## ", 1)]
+    cells = re.findall(r"(\d\.\d{3}) \((\d\.\d{3})–(\d\.\d{3})\)", section)
+    assert len(cells) >= 20
+    recorded = accuracy.table(accuracy.load(), markdown=True)
+    for value, low, high in cells:
+        assert (f"{value} ({low}–{high})" in recorded
+                or f"{value} (one seed; 95 % bootstrap {low}–{high})" in recorded), (value, low, high)
+
+
+def test_cli_mistakes_get_a_one_line_error_and_exit_2(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    assert accuracy.main(["--results", str(results)]) == 2
+    assert "no recorded figures" in capsys.readouterr().err
+    accuracy.record("x", [_run(tmp_path / "r0", 0, 0.8, 0.6, 0.58)], where="here", title="x",
+                    command="skinlab train --seed {seed}", path=results)
+    assert accuracy.main(["--results", str(results), "curve", "nope"]) == 2
+    assert "no recorded figure nope; recorded: x" in capsys.readouterr().err
+    assert accuracy.main(["--results", str(results), "record", "x", str(tmp_path / "missing"), "--where", "w"]) == 2
+    assert "no metrics.json" in capsys.readouterr().err
+    assert accuracy.main(["--results", str(results), "record", "new", str(tmp_path / "r0"), "--where", "w"]) == 2
+    assert "give its --run-command" in capsys.readouterr().err

@@ -142,8 +142,12 @@ def test_record_sweep_writes_the_reported_figures_per_seed(tmp_path):
         zs = [np.load(tmp_path / f"{n}_s{run['seed']}.npz") for n in ("A", "B")]
         expected = sweep.scores(zs, adjust=True)
         assert run["balanced_accuracy"] == pytest.approx(expected["balanced_accuracy"], abs=1e-6)
-        assert run["tau"] == expected["tau"] and run["seconds"] == 120.0 and len(run["ci"]["accuracy"]) == 2
+        assert run["tau"] == pytest.approx(expected["tau"], abs=1e-9) and run["seconds"] == 120.0 and len(run["ci"]["accuracy"]) == 2
     assert "(0, 1, 2)" in accuracy.table(accuracy.load(results))
+    # one seed of an ensemble: the table gives its bootstrap interval, not a bare number
+    one = accuracy.record_sweep("one", tmp_path, ["A", "B"], "w", "t", "c", seeds=[1], path=results)
+    ci = one["runs"][0]["ci"]["balanced_accuracy"]
+    assert f"95 % bootstrap {ci[0]:.3f}–{ci[1]:.3f}" in accuracy.table({"figures": {"one": one}})
     with pytest.raises(ValueError, match="machine's path"):
         accuracy.record_sweep("x", tmp_path, ["A"], "w", "t", "python -m bench.sweep run --data /work/x", path=results)
     with pytest.raises(ValueError, match="no finished run"):
@@ -161,3 +165,19 @@ def test_every_committed_grid_is_a_set_of_valid_training_configurations(grid):
         TrainConfig(**cfg)  # an unknown field is a TypeError
         assert cfg.get("model", "lenet") in registry.MODEL_SPECS, name
         assert "data" not in cfg, f"{name}: grids take the data from --data or $HAM10000_DIR"
+
+
+def test_report_errors_name_the_folder_and_the_runs_there(tmp_path):
+    """A reader's mistakes get one clear line, never a traceback or an empty table."""
+    with pytest.raises(SystemExit, match="no such sweep folder"):
+        sweep.report(tmp_path / "nope")
+    with pytest.raises(SystemExit, match="no finished run"):
+        sweep.report(tmp_path)
+    rng = np.random.default_rng(4)
+    _fake_run(tmp_path, "A_s0", _labels(rng, 100), _labels(rng, 80), rng, skew=1.0)
+    (tmp_path / "stray.json").write_text("{}")  # a JSON without its arrays is not a run
+    assert "| A_s0 |" in sweep.report(tmp_path) and "stray" not in sweep.report(tmp_path)
+    with pytest.raises(SystemExit, match="no finished run X in .*finished: A_s0"):
+        sweep.report(tmp_path, ensemble=["X"])
+    with pytest.raises(SystemExit, match="runs by seed there: A"):
+        sweep.report(tmp_path, ensemble_by_seed=["B"])
