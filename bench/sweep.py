@@ -278,13 +278,10 @@ def report(out: Path, ensemble: list[str] | None = None, ensemble_by_seed: list[
                     f"{_scores(z['test_y'], adj)} ({tau:+.2f}) |")
     if ensemble:
         zs = [np.load(out / f"{n}.npz") for n in ensemble]
-        if any(not np.array_equal(z["test_y"], zs[0]["test_y"]) for z in zs):
-            raise SystemExit("the runs of an ensemble must share their split (same seed and fractions)")
-        val_p = np.mean([z["val_p_tta"] for z in zs], 0)
-        test_p = np.mean([z["test_p_tta"] for z in zs], 0)
-        tau, adj = logit_adjust(zs[0]["val_y"], val_p, test_p)
-        rows.append(f"| ensemble of {len(zs)} | {' + '.join(ensemble)} | | | | {_scores(zs[0]['test_y'], test_p.argmax(1))} | "
-                    f"{_scores(zs[0]['test_y'], adj)} ({tau:+.2f}) |")
+        raw, adj = scores(zs), scores(zs, adjust=True)
+        rows.append(f"| ensemble of {len(zs)} | {' + '.join(ensemble)} | | | | "
+                    f"{raw['accuracy']:.3f} / {raw['balanced_accuracy']:.3f} | "
+                    f"{adj['accuracy']:.3f} / {adj['balanced_accuracy']:.3f} ({adj['tau']:+.2f}) |")
     rows += _seed_summary(out)
     if ensemble_by_seed:
         rows += _ensemble_by_seed(out, ensemble_by_seed)
