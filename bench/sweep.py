@@ -155,8 +155,9 @@ def scores(zs: list, adjust: bool = False, n_boot: int | None = None) -> dict:
     lesions (``skinlab.metrics.bootstrap_metrics``), where the runs stored their lesion ids."""
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
-    if any(not np.array_equal(z["test_y"], zs[0]["test_y"]) or not np.array_equal(z["val_y"], zs[0]["val_y"])
-           for z in zs):
+    # the same images in the same order (the ids, where the runs stored them; else the labels)
+    keys = [k for k in ("val_image_id", "test_image_id") if all(k in z.files for z in zs)] or ["val_y", "test_y"]
+    if any(not np.array_equal(z[k], zs[0][k]) for z in zs for k in keys):
         raise SystemExit("the runs of an ensemble must share their split (same seed and fractions)")
     val_y, test_y = zs[0]["val_y"], zs[0]["test_y"]
     val_p = np.mean([z["val_p_tta"] for z in zs], 0)
@@ -261,8 +262,8 @@ def report(out: Path, ensemble: list[str] | None = None, ensemble_by_seed: list[
     finished = {f.stem for f in out.glob("*.npz")} & {f.stem for f in out.glob("*.json")}
     if not finished:
         raise SystemExit(f"{out}: no finished run (NAME.json with NAME.npz); run `python -m bench.sweep run` or `add`")
-    for name in list(ensemble or []) + [f"{n}_sSEED" for n in ensemble_by_seed or []]:
-        if "SEED" not in name and name not in finished:
+    for name in ensemble or []:
+        if name not in finished:
             raise SystemExit(f"--ensemble: no finished run {name} in {out}; finished: {', '.join(sorted(finished))}")
     rows = ["| run | config | seconds | best epoch | test acc / bal | flip TTA | TTA + logit adj. (tau) |",
             "|---|---|---:|---:|---|---|---|"]

@@ -45,7 +45,7 @@ def test_logit_adjustment_tau_is_the_best_on_validation_and_only_uses_it():
 @pytest.mark.slow
 def test_sweep_runs_a_grid_and_reports_it(tmp_path, synth_dir, private_cache):
     grid = tmp_path / "grid.json"
-    grid.write_text(json.dumps({"a": {"model": "lenet", "epochs": 1}, "b": {"model": "lenet", "epochs": 1, "seed": 1}}))
+    grid.write_text(json.dumps({"a": {"model": "lenet", "epochs": 1}, "b": {"model": "lenet", "epochs": 1, "init_seed": 1}}))
     out = tmp_path / "sweep"
     assert sweep.main(["run", str(grid), "--out", str(out), "--data", str(synth_dir), "--threads", "1"]) == 0
     for name in ("a", "b"):
@@ -55,8 +55,13 @@ def test_sweep_runs_a_grid_and_reports_it(tmp_path, synth_dir, private_cache):
         assert z["test_p"].shape == (len(z["test_y"]), 7) and np.allclose(z["test_p_tta"].sum(1), 1, atol=1e-5)
         # the stored test probabilities are the ones the run's own metrics came from
         assert abs(summary["test"]["accuracy"] - (z["test_p"].argmax(1) == z["test_y"]).mean()) < 1e-9
-    table = sweep.report(out, ensemble=["a", "b"])
+    table = sweep.report(out, ensemble=["a", "b"])  # b: another initialisation on a's split
     assert table.count("\n| a |") == 1 and "ensemble of 2" in table
+    other = tmp_path / "grid2.json"
+    other.write_text(json.dumps({"c": {"model": "lenet", "epochs": 1, "seed": 1}}))
+    assert sweep.main(["run", str(other), "--out", str(out), "--data", str(synth_dir), "--threads", "1"]) == 0
+    with pytest.raises(SystemExit, match="share their split"):  # seed 1 is another split
+        sweep.report(out, ensemble=["a", "c"])
     # a finished run brought in with `add` is scored from the same best weights: same arrays
     added = tmp_path / "added"
     assert sweep.main(["add", str(out / "a"), "--out", str(added), "--data", str(synth_dir)]) == 0
@@ -103,6 +108,15 @@ def test_ensemble_scores_are_those_of_the_mean_probabilities_with_a_lesion_boots
     other = _fake_run(tmp_path, "other", y_val, _labels(rng, 300), rng, skew=1.0)
     with pytest.raises(SystemExit, match="share their split"):
         sweep.scores(zs + [other])
+    # same labels, other images (another seed's split can have identical label vectors): refused
+    ids = np.array([f"ISIC_{i}" for i in range(300)])
+    for name, order in (("x", ids), ("y", ids[::-1])):
+        z = dict(np.load(tmp_path / "m0.npz"))
+        z["test_image_id"], z["val_image_id"] = order, np.array([f"V{i}" for i in range(400)])
+        np.savez(tmp_path / f"{name}.npz", **z)
+    with pytest.raises(SystemExit, match="share their split"):
+        sweep.scores([np.load(tmp_path / "x.npz"), np.load(tmp_path / "y.npz")])
+    assert sweep.scores([np.load(tmp_path / "x.npz"), np.load(tmp_path / "x.npz")])["n_test"] == 300
 
 
 def test_report_groups_runs_by_seed_and_ensembles_each_seed(tmp_path):
