@@ -50,6 +50,8 @@ c.ExportPlugin.to = os.path.join(_here, "grades", "nbgrader_export.csv")
 
 # Feedback without hidden tests: their source and their traceback lines are removed, and each
 # test cell shows the verifier's verdict (skinlab/grading/verdicts.py) when the batch was verified.
+# The same preprocessor sanitises every output and student-written cell (nh3): the page is safe to
+# open. It runs in nbgrader's own process, never in a student's kernel.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 

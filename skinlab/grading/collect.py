@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,26 +240,67 @@ def _skipped_row(course: Path, path: Path, rel: Path) -> dict:
                 guess=guess, guessed_from=source)
 
 
+# nbgrader finds a student's files through glob patterns built from the student id: a folder
+# named "bo[b]" matched "bob", graded bob's notebook as its own and replaced his feedback.
+GLOB_CHARACTERS = "*?[]"
+# Copies that editors and archivers leave next to the real notebooks: never a submission.
+_NOISE_FOLDERS = {".ipynb_checkpoints", "__MACOSX"}
+
+
+def _student_folder_problem(name: str, siblings) -> str | None:
+    """Why the student folder ``name`` cannot be graded under its name, with the fix (or None).
+
+    ``siblings``: every folder name at the top of SUBMISSIONS (a name differing only in its
+    Unicode form is another folder that would look identical in every report)."""
+    if name.startswith("."):
+        return (f"student folder {name!r} is hidden (its name starts with '.'): "
+                f"rename it without the dot to have it graded")
+    bad = sorted({ch for ch in name if ch in GLOB_CHARACTERS})
+    if bad:
+        return (f"student folder {name!r} has {' '.join(bad)} in its name, which nbgrader reads as a "
+                f"pattern (it would grade a classmate's notebook): rename it without {' '.join(bad)}")
+    nfc = unicodedata.normalize("NFC", name)
+    twins = sorted(other for other in siblings if other != name and unicodedata.normalize("NFC", other) == nfc)
+    if twins and name != nfc:
+        graded = f"; {ascii(nfc)} is graded" if nfc in twins else ""
+        return (f"student folder {ascii(name)} has the same name as {', '.join(map(ascii, twins))} in another "
+                f"Unicode form (they look identical): merge them or rename one{graded}")
+    return None
+
+
 def _collect(submissions: Path, course: Path, wanted) -> _Batch:
-    """Step 1: every notebook in SUBMISSIONS either goes into ``submitted/`` or into skipped.csv."""
+    """Step 1: every notebook in SUBMISSIONS either goes into ``submitted/`` or into skipped.csv.
+
+    A student is graded under the folder's name in Unicode NFC form (what macOS writes as NFD
+    looks the same and is the same student); a folder that cannot be graded under its own name
+    (hidden, glob characters, a twin in another Unicode form) is listed with the fix."""
     batch = _Batch()
     known = exercise_ids(course)
+    siblings = {p.name for p in submissions.iterdir()}
     for path in sorted(submissions.rglob("*.ipynb")):
         rel = path.relative_to(submissions)
         parts = rel.parts
-        if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        if any(p in _NOISE_FOLDERS for p in parts) or parts[-1].startswith("._"):
             continue  # checkpoints, macOS resource forks
+        student = unicodedata.normalize("NFC", parts[0]) if len(parts) > 1 else ""
+        problem = _student_folder_problem(parts[0], siblings) if len(parts) > 1 else None
+        if problem is None and any(p.startswith(".") for p in parts[1:]):
+            problem = "in a hidden folder (its name starts with '.'): move the notebook out of it"
+        if problem is not None:
+            batch.skipped.append(dict(student_id=parts[0], path=rel.as_posix(), reason=problem, guess="",
+                                      guessed_from=""))
+            continue
         if path.is_symlink() or not path.is_file():
             if path.is_symlink():
-                batch.skipped.append(dict(student_id=parts[0] if len(parts) > 1 else "", path=rel.as_posix(),
+                batch.skipped.append(dict(student_id=student, path=rel.as_posix(),
                                           reason="a symbolic link, not a notebook (not followed)", guess="",
                                           guessed_from=""))
             continue
         if len(parts) > 1:
-            batch.students.add(parts[0])
+            batch.students.add(student)
         if len(parts) == 3 and parts[1] in known and parts[2] == f"{parts[1]}.ipynb":
             if parts[1] in wanted:
-                _submit(course, path.parent, parts[0], parts[1], batch)
+                _submit(course, path.parent, student, parts[1], batch)
             continue  # an assignment not asked for is no mistake of the student's
-        batch.skipped.append(_skipped_row(course, path, rel))
+        batch.skipped.append({**_skipped_row(course, path, rel), "student_id": student})
     return batch

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from . import verdicts
-from .collect import SKIPPED_FIELDS, _collect, _deduplicate, _guess_from_name, find_tampering  # noqa: F401 (public names)
+from .collect import GLOB_CHARACTERS, SKIPPED_FIELDS, _collect, _deduplicate, _guess_from_name, find_tampering  # noqa: F401 (public names)
 from ..course.exercises import exercise_ids
 from .guard import TIME_LIMIT_S
 from .report import _nbgrader_failures, _report, _report_verification, _write_csv  # noqa: F401
@@ -202,7 +202,8 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
 
     1. collect: copies the submissions into ``<course>/submitted/`` (a duplicated answer or test
        cell de-duplicated, see ``_deduplicate``), compares each with the release (tampering), and
-       lists every notebook filed elsewhere in ``skipped.csv``;
+       lists every notebook filed elsewhere, or in a student folder that cannot be graded under
+       its name (hidden, glob characters, a Unicode twin), in ``skipped.csv``;
     2. gradebook: creates the assignments it lacks (fresh clone) and the students;
     3. autograde: all students at once, the assignments split over ``jobs`` parallel nbgrader
        calls (``jobs`` defaults to one per core, at most one per assignment);
@@ -213,7 +214,8 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
     5. report: ``grades.csv`` (nbgrader's export plus ``status``, ``tampered``, ``graded_by``),
        ``disagreements.csv``, ``tampered.csv``, ``scores_by_test.csv``, ``similarity.csv`` and
        ``.html``, ``grading.json`` (the batch seed: re-grade identically with ``seed``) and
-       ``nbgrader_errors.log`` into ``out``.
+       ``nbgrader_errors.log`` into ``out``; every batch's record is kept in
+       ``<course>/grades/batches/`` (``index.csv`` lists them).
 
     Student code runs only in the sandbox (``sandbox``); where this machine cannot sandbox,
     ``grade`` refuses unless ``unsandboxed`` is set, and every output then says so.
@@ -248,7 +250,13 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
                          f"ids {', '.join(wanted)}; {len(batch.skipped)} notebook(s) in {skipped_csv})")
 
     # 2. gradebook
-    students = sorted(batch.students | {p.name for p in (course / "submitted").iterdir() if p.is_dir()})
+    earlier = {p.name for p in (course / "submitted").iterdir() if p.is_dir()}
+    unsafe = sorted(name for name in earlier if set(name) & set(GLOB_CHARACTERS))
+    if unsafe:  # filed by a batch before names were checked: nbgrader still reads them as patterns
+        print(f"warning: submitted/ holds student folder(s) {', '.join(map(repr, unsafe))} with glob characters "
+              f"({GLOB_CHARACTERS}) from an earlier batch: nbgrader may grade a classmate's notebook under "
+              "that name; remove them from submitted/ and the gradebook", file=sys.stderr)
+    students = sorted(batch.students | earlier)
     _prepare_gradebook(course, batch.found, students)
 
     # 3. autograde

@@ -14,6 +14,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..atomic import exclusive, write_json
 from .collect import TAMPERED_FIELDS, _Batch, _one_line
 from .verdicts import open_gradebook as _gradebook
 
@@ -204,13 +205,60 @@ def _report_verification(course: Path, out: Path, records, disagreements, seed: 
     info = {"seed": seed, "sandboxed": sandboxed, "notebooks_verified": len(records),
             "disagreements": len(disagreements), "similar_pairs": len(found["rows"]),
             "regrade": f"python -m skinlab.grading grade SUBMISSIONS --seed {seed}"}
-    tmp = out / ".grading.json.tmp"
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, out / "grading.json")
+    batch_record = keep_batch_record(course, info, records)
+    info["batch_record"] = str(batch_record)
+    write_json(info, out / "grading.json")  # the latest batch's summary, where it always was
     print(f"graded with batch seed {seed} ({by}); {len(found['rows'])} similar pair(s) in {found['csv']}",
           file=sys.stderr)
     return {"disagreements": path, "similarity": found["csv"], "similarity_html": found["html"],
             "grading": out / "grading.json"}
+
+
+BATCH_INDEX_FIELDS = ["record", "finished_at", "seed", "sandboxed", "notebooks_verified", "disagreements",
+                      "similar_pairs", "students"]
+
+
+def batches_dir(course: Path) -> Path:
+    """Where every batch's record is kept, in the course (like the other histories), whatever --out."""
+    return course / "grades" / "batches"
+
+
+def keep_batch_record(course: Path, info: dict, records) -> Path:
+    """Write this batch's record as ``grades/batches/<UTC time>-<seed>.json`` (a new file: never
+    one of an earlier batch) and rebuild ``grades/batches/index.csv`` from every record there.
+
+    ``grading.json`` holds only the latest batch: a late student's batch replaced the seed that
+    graded the rest of the class (needed to re-grade them identically) and its counts. Each record
+    also lists the notebooks it graded, so the seed of any student's notebook can be found.
+    """
+    import time
+
+    folder = batches_dir(course)
+    notebooks = [dict(student=r["student"], assignment=r["assignment"],
+                      points=round(sum(float(c["points"]) for c in r.get("cells", [])), 4),
+                      max_points=round(sum(float(c["max_points"]) for c in r.get("cells", [])), 4),
+                      **({"unreadable": r["unreadable"]} if "unreadable" in r else {}))
+                 for r in records]
+    finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record = {**info, "finished_at": finished, "students": sorted({n["student"] for n in notebooks}),
+              "notebooks": notebooks}
+    with exclusive(folder):  # two batches finishing at once get two files and one whole index
+        stem = f"{finished.replace('-', '').replace(':', '')}-{info['seed']}"
+        path, n = folder / f"{stem}.json", 1
+        while path.exists():  # the same second and seed (a re-grade): a new name, never an overwrite
+            n += 1
+            path = folder / f"{stem}-{n}.json"
+        write_json(record, path)
+        rows = []
+        for kept in sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name)):  # oldest first
+            try:
+                data = json.loads(kept.read_text())
+            except (OSError, ValueError):
+                continue  # a record damaged by hand: the others are still listed
+            rows.append({**{k: data.get(k, "") for k in BATCH_INDEX_FIELDS}, "record": kept.name,
+                         "students": len(data.get("students", []))})
+        _write_csv(folder / "index.csv", rows, BATCH_INDEX_FIELDS)
+    return path
 
 
 def _cell(value):

@@ -11,8 +11,12 @@ NAME = "median_frequency_weights"
 
 def describe(result) -> dict:
     """What the judge needs of a returned value: its type, dtype, shape and numbers."""
+    values = to_plain(result)
+    if values is None and isinstance(result, (list, tuple)) and result and \
+            all(type(v) in (int, float) for v in result):  # plain numbers only: no student __float__ runs
+        values = np.asarray(result, dtype=np.float64)
     return {"type": type_name(result), "dtype": str(getattr(result, "dtype", "")),
-            "shape": list(getattr(result, "shape", ()) or ()), "values": to_plain(result)}
+            "shape": list(getattr(result, "shape", ()) or ()), "values": values}
 
 
 def weights_output(call, answers) -> list:
