@@ -213,7 +213,7 @@ import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     {rng} = np.random.default_rng(seed)
     {out} = pd.Series("train", index=metadata.index, name="split")
     for {dx}, {rows} in metadata.groupby("dx").groups.items():
@@ -344,7 +344,7 @@ def entries() -> list[Entry]:
     for student, names in (("copy_pair_a", dict(rng="rng", out="out", dx="dx", rows="rows", a="n_train", b="n_val")),
                            ("copy_pair_b", dict(rng="gen", out="result", dx="cls", rows="idx", a="k1", b="k2"))):
         out.append(Entry(student, "ex1_split", "", _pts("ex1_split", "mistake"), "similarity-pair", "raw",
-                         {"split_by_lesion": SHARED_SPLIT.format(**names)}))
+                         {"split_by_lesion": sim.with_default_fractions(SHARED_SPLIT.format(**names))}))
     for (student, aid, gid), body in UNLIKE_REFERENCE.items():
         out.append(Entry(student, aid, "", _pts(aid), "nothing", "raw", {gid: body}))
     return out

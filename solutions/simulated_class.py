@@ -20,20 +20,32 @@ from pathlib import Path
 import nbformat
 
 from skinlab.course.exercises import exercise_ids, test_points
+from skinlab.split import DEFAULT_FRACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT_IDS = exercise_ids(ROOT)
+
+
+def with_default_fractions(answer: str) -> str:
+    """``answer`` (student code) with the name ``DEFAULT_FRACTIONS`` written out as its value.
+
+    A student's answer runs where ``skinlab`` cannot be imported (the grading worker blocks it), so
+    its default fractions are a literal; writing that literal from ``skinlab.split`` keeps every
+    simulated answer on the course's defaults. An answer left unconverted fails loudly (NameError).
+    """
+    return answer.replace("DEFAULT_FRACTIONS", repr(tuple(DEFAULT_FRACTIONS)))
+
 
 # ---------------------------------------------------------------------------- answers
 
 MISTAKES = {
     # Stratified, but image by image: images of one lesion land in different splits.
-    "ex1_split": {"split_by_lesion": '''
+    "ex1_split": {"split_by_lesion": with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     rng = np.random.default_rng(seed)
     out = pd.Series("train", index=metadata.index, name="split")
     for dx, rows in metadata.groupby("dx").groups.items():
@@ -43,7 +55,7 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
         out.loc[rows[n_train:n_train + n_val]] = "val"
         out.loc[rows[n_train + n_val:]] = "test"
     return out
-'''},
+''')},
     # 1 / f_c: not normalised by the median frequency.
     "ex2_class_weights": {"median_frequency_weights": '''
 import numpy as np
@@ -133,13 +145,13 @@ TAMPERED_CELL = {
 # Three routes to the reference: an alias wrapped in a function, a module alias, a subclass,
 # importlib with a computed name (only the runtime guard can see it), the library itself.
 USES_REFERENCE = {
-    "ex1_split": {"split_by_lesion": '''
+    "ex1_split": {"split_by_lesion": with_default_fractions('''
 from skinlab.split import split_by_lesion as _mine
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     return _mine(metadata, fractions, seed)
-'''},
+''')},
     "ex2_class_weights": {"median_frequency_weights": '''
 import skinlab.balance as helpers
 
@@ -177,12 +189,12 @@ def grad_cam(model, image, target_layer, class_idx=None):
 }
 
 INFINITE_LOOP = {
-    "ex1_split": {"split_by_lesion": '''
+    "ex1_split": {"split_by_lesion": with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     lesions = list(metadata["lesion_id"].unique())
     assigned = {}
     i = 0
@@ -190,7 +202,7 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
         if np.random.default_rng(seed + i).random() < fractions[0]:
             assigned[lesions[i]] = "train"
     return metadata["lesion_id"].map(assigned)
-'''},
+''')},
     "ex2_class_weights": {"median_frequency_weights": '''
 import numpy as np
 import torch
@@ -256,14 +268,14 @@ def grad_cam(model, image, target_layer, class_idx=None):
 }
 
 RAISES = {
-    "ex1_split": {"split_by_lesion": '''
+    "ex1_split": {"split_by_lesion": with_default_fractions('''
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     lesions = metadata.groupby("lesion")  # KeyError: the column is lesion_id
     return pd.Series("train", index=metadata.index)
-'''},
+''')},
     "ex2_class_weights": {"median_frequency_weights": '''
 import numpy as np
 import torch

@@ -20,6 +20,7 @@ import torch
 from skinlab.course.exercises import exercise_ids
 from skinlab import grading
 from skinlab.grading import feedback
+from skinlab.split import DEFAULT_FRACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = exercise_ids(ROOT)
@@ -116,31 +117,31 @@ def test_mistake_messages_name_the_problem():
 # ---------------------------------------------------------------------------- more mistakes, one check each
 
 VARIANTS = [
-    ("split_by_lesion", "check_split_output", '''
+    ("split_by_lesion", "check_split_output", sim.with_default_fractions('''
 import pandas as pd
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     return pd.Series(["train"] * len(metadata))
-''', "indexed like metadata"),
-    ("split_by_lesion", "check_split_deterministic", '''
+'''), "indexed like metadata"),
+    ("split_by_lesion", "check_split_deterministic", sim.with_default_fractions('''
 import numpy as np, pandas as pd
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     metadata["split"] = np.where(np.random.random(len(metadata)) < .5, "train", "test")
     return metadata["split"]
-''', "modified its input"),
-    ("split_by_lesion", "check_split_deterministic", '''
+'''), "modified its input"),
+    ("split_by_lesion", "check_split_deterministic", sim.with_default_fractions('''
 import numpy as np, pandas as pd
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):
-    r = np.random.default_rng(0).random(metadata["lesion_id"].nunique())
-    u = dict(zip(metadata["lesion_id"].unique(), np.where(r < .64, "train", np.where(r < .8, "val", "test"))))
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
+    r, c = np.random.default_rng(0).random(metadata["lesion_id"].nunique()), np.cumsum(fractions)
+    u = dict(zip(metadata["lesion_id"].unique(), np.where(r < c[0], "train", np.where(r < c[1], "val", "test"))))
     return metadata["lesion_id"].map(u)
-''', "use the seed argument"),
-    ("split_by_lesion", "check_split_stratified", '''
+'''), "use the seed argument"),
+    ("split_by_lesion", "check_split_stratified", sim.with_default_fractions('''
 import numpy as np, pandas as pd
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):
-    r = np.random.default_rng(seed).random(metadata["lesion_id"].nunique())
-    u = dict(zip(metadata["lesion_id"].unique(), np.where(r < .64, "train", np.where(r < .8, "val", "test"))))
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
+    r, c = np.random.default_rng(seed).random(metadata["lesion_id"].nunique()), np.cumsum(fractions)
+    u = dict(zip(metadata["lesion_id"].unique(), np.where(r < c[0], "train", np.where(r < c[1], "val", "test"))))
     return metadata["lesion_id"].map(u)
-''', "Stratify by dx"),
+'''), "Stratify by dx"),
     ("median_frequency_weights", "check_weights_missing_class", '''
 import numpy as np, torch
 def median_frequency_weights(labels, num_classes):
@@ -298,12 +299,12 @@ REFERENCE_ROUTES = [
     "from skinlab.split import split_by_lesion",
     "import skinlab.split\nsplit_by_lesion = skinlab.split.split_by_lesion",
     "import functools, skinlab.split\nsplit_by_lesion = functools.partial(skinlab.split.split_by_lesion)",
-    "import skinlab.split as s\ndef split_by_lesion(m, fractions=(0.64, 0.16, 0.2), seed=0):\n    return s.split_by_lesion(m, fractions, seed)",
-    "def make():\n    from skinlab.split import split_by_lesion as f\n    return lambda m, fractions=(0.64, 0.16, 0.2), seed=0: f(m, fractions, seed)\nsplit_by_lesion = make()",
+    f"import skinlab.split as s\ndef split_by_lesion(m, fractions={DEFAULT_FRACTIONS}, seed=0):\n    return s.split_by_lesion(m, fractions, seed)",
+    f"def make():\n    from skinlab.split import split_by_lesion as f\n    return lambda m, fractions={DEFAULT_FRACTIONS}, seed=0: f(m, fractions, seed)\nsplit_by_lesion = make()",
     # Only the runtime guard can see these two: no skinlab in the source.
-    "import importlib\ndef split_by_lesion(m, fractions=(0.64, 0.16, 0.2), seed=0):\n"
+    f"import importlib\ndef split_by_lesion(m, fractions={DEFAULT_FRACTIONS}, seed=0):\n"
     "    return importlib.import_module('skin' + 'lab.split').split_by_lesion(m, fractions, seed)",
-    "def split_by_lesion(m, fractions=(0.64, 0.16, 0.2), seed=0):\n"
+    f"def split_by_lesion(m, fractions={DEFAULT_FRACTIONS}, seed=0):\n"
     "    mod = __import__('skin' + 'lab.split', fromlist=['x'])\n    return mod.split_by_lesion(m, fractions, seed)",
 ]
 
@@ -395,7 +396,11 @@ def test_stratification_check_accepts_sklearn_and_rejects_an_unstratified_group_
     monkeypatch.setattr(grading.checking, "own_work", lambda *a: None)  # this file imports skinlab elsewhere
     from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
-    def sgkf(meta, fractions=(0.64, 0.16, 0.20), seed=0):  # 1 fold of 5 = 20 %, then 20 % of the rest = 16 %
+    # Whatever it is asked, this split holds out 1 fold of 5 for test, then 1 of 5 of the rest for
+    # validation: the check is asked about those fractions, not about the defaults.
+    sgkf_fractions = (0.8 * 0.8, 0.8 * 0.2, 0.2)
+
+    def sgkf(meta, fractions=DEFAULT_FRACTIONS, seed=0):
         out = pd.Series("train", index=meta.index)
         rest, test = next(StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(meta, meta["dx"], meta["lesion_id"]))
         out.iloc[test] = "test"
@@ -404,7 +409,7 @@ def test_stratification_check_accepts_sklearn_and_rejects_an_unstratified_group_
         out.iloc[rest[val]] = "val"
         return out
 
-    def unstratified(meta, fractions=(0.64, 0.16, 0.20), seed=0):
+    def unstratified(meta, fractions=DEFAULT_FRACTIONS, seed=0):
         out = pd.Series("train", index=meta.index)
         gss = GroupShuffleSplit(1, test_size=0.36, random_state=seed)
         _, rest = next(gss.split(meta, groups=meta["lesion_id"]))
@@ -412,7 +417,7 @@ def test_stratification_check_accepts_sklearn_and_rejects_an_unstratified_group_
         return out
 
     for seed in range(4):
-        grading.check_split_stratified(sgkf, seed=seed)
+        grading.check_split_stratified(sgkf, seed=seed, fractions=sgkf_fractions)
         with pytest.raises(AssertionError, match="Stratify by dx"):
             grading.check_split_stratified(unstratified, seed=seed)
 

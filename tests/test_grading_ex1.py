@@ -29,6 +29,7 @@ from skinlab.grading import verifier
 from skinlab.grading.checking import CHECKS, probe_function
 from skinlab.grading.probes import ex1_split as probes
 from skinlab.grading.probes._base import roundtrip
+from skinlab.split import DEFAULT_FRACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
@@ -131,12 +132,12 @@ def solution_answer() -> str:
 
 # Pandas groupby + numpy: per class, shuffle the lesions and cut the running image count where
 # it comes closest to each target.
-GROUPBY_NUMPY = '''
+GROUPBY_NUMPY = sim.with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     rng = np.random.default_rng(seed)
     per_lesion = metadata.groupby("lesion_id").agg(dx=("dx", "first"), n=("dx", "size"))
     split_of = {}
@@ -147,15 +148,15 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
         labels = np.repeat(["train", "val", "test"], np.diff([0, *cuts, len(group)]))
         split_of.update(zip(group.index, labels))
     return metadata["lesion_id"].map(split_of).rename("split")
-'''
+''')
 
 # Like sklearn's GroupShuffleSplit (the groups are lesions), sized in images, once per class.
-SHUFFLE_SPLIT = '''
+SHUFFLE_SPLIT = sim.with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     rng = np.random.default_rng(seed)
     out = pd.Series("train", index=metadata.index, name="split", dtype=object)
     lesion = metadata["lesion_id"].to_numpy()
@@ -177,23 +178,23 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
         out.iloc[rows[np.isin(lesion[rows], test)]] = "test"
         out.iloc[rows[np.isin(lesion[rows], val)]] = "val"
     return out
-'''
+''')
 
 # sklearn's train_test_split on lesions, stratified by dx: stratifies lesion counts, not image
 # counts, so it may legitimately miss a class's image shares (nothing here forces that verdict).
-SKLEARN_LESIONS = '''
+SKLEARN_LESIONS = sim.with_default_fractions('''
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     lesions = metadata.groupby("lesion_id")["dx"].first()
     train, rest = train_test_split(lesions.index, train_size=fractions[0], stratify=lesions, random_state=seed)
     val, test = train_test_split(rest, test_size=fractions[2] / (fractions[1] + fractions[2]),
                                  stratify=lesions[rest], random_state=seed)
     split_of = {**dict.fromkeys(train, "train"), **dict.fromkeys(val, "val"), **dict.fromkeys(test, "test")}
     return pd.Series(metadata["lesion_id"].map(split_of).to_numpy(), index=metadata.index, name="split")
-'''
+''')
 
 CORRECT = {"groupby_numpy": GROUPBY_NUMPY, "shuffle_split": SHUFFLE_SPLIT}
 
@@ -210,18 +211,18 @@ def hard_coded_answer() -> str:
         meta = probes.make_lesion_metadata(seed, scale)
         split = split_by_lesion(meta, seed=seed)
         table.update({f"{seed}:{len(meta)}:{image}": s for image, s in zip(meta["image_id"], split)})
-    return f'''
+    return sim.with_default_fractions(f'''
 import pandas as pd
 
 TABLE = {table!r}
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     keys = [f"{{seed}}:{{len(metadata)}}:{{image}}" for image in metadata["image_id"]]
     if all(k in TABLE for k in keys):
         return pd.Series([TABLE[k] for k in keys], index=metadata.index, name="split")
     return pd.Series("train", index=metadata.index, name="split")
-'''
+''')
 
 
 # ---------------------------------------------------------------------------- (a) correct answers
@@ -249,11 +250,11 @@ def test_a_lesion_level_sklearn_split_keeps_the_points_that_do_not_measure_image
 
 
 # Test first, then validation from the rest, with the lesion table from drop_duplicates.
-SKLEARN_TEST_FIRST = '''
+SKLEARN_TEST_FIRST = sim.with_default_fractions('''
 from sklearn.model_selection import train_test_split
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     lesions = metadata.drop_duplicates("lesion_id")[["lesion_id", "dx"]]
     train_val, test = train_test_split(lesions, test_size=fractions[2], stratify=lesions["dx"], random_state=seed)
     train, val = train_test_split(train_val, test_size=fractions[1] / (fractions[0] + fractions[1]),
@@ -261,7 +262,7 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
     where = {**dict.fromkeys(train.lesion_id, "train"), **dict.fromkeys(val.lesion_id, "val"),
              **dict.fromkeys(test.lesion_id, "test")}
     return metadata["lesion_id"].map(where).rename("split")
-'''
+''')
 
 
 @pytest.mark.parametrize("answer", [SKLEARN_LESIONS, SKLEARN_TEST_FIRST], ids=["train_first", "test_first"])
@@ -274,21 +275,21 @@ def test_the_visible_tests_catch_train_test_split_on_lesions_and_say_why(answer)
 
 
 def test_a_split_wrong_in_lesions_too_gets_the_plain_stratify_advice():
-    unstratified = '''
+    unstratified = sim.with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     lesions = metadata["lesion_id"].unique()
     rng = np.random.default_rng(seed)
     order = lesions[rng.permutation(len(lesions))]
-    where = dict(zip(order, np.where(np.arange(len(order)) < 0.64 * len(order), "train",
-                 np.where(np.arange(len(order)) < 0.8 * len(order), "val", "test"))))
+    where = dict(zip(order, np.where(np.arange(len(order)) < fractions[0] * len(order), "train",
+                 np.where(np.arange(len(order)) < (fractions[0] + fractions[1]) * len(order), "val", "test"))))
     # every dx=="df" lesion to train: a class missing from val and test
     where.update(dict.fromkeys(metadata.loc[metadata["dx"] == "df", "lesion_id"], "train"))
     return pd.Series(metadata["lesion_id"].map(where).to_numpy(), index=metadata.index, name="split")
-'''
+''')
     exc = in_kernel(unstratified)["test_split_stratified"]
     assert isinstance(exc, AssertionError) and "Stratify by dx" in str(exc), exc
     assert "count images, not lesions" not in str(exc)
@@ -375,7 +376,7 @@ def test_the_probe_returns_the_split_as_plain_data():
 def test_the_determinism_probe_reports_three_calls_and_the_input_after_the_first():
     calls = []
 
-    def fn(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+    def fn(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
         import pandas as pd
 
         calls.append(seed)
@@ -440,37 +441,38 @@ def test_an_answer_cell_that_fails_is_named_not_the_demo_figure():
 MISTAKES = {
     "image level (simulated)": sim.MISTAKES[AID]["split_by_lesion"],
     "raises (simulated)": sim.RAISES[AID]["split_by_lesion"],
-    "default index": '''
+    "default index": sim.with_default_fractions('''
 import pandas as pd
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     return pd.Series(["train", "val", "test"] * (len(metadata) // 3) + ["train"] * (len(metadata) % 3))
-''',
-    "returns a list": '''
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):
+'''),
+    "returns a list": sim.with_default_fractions('''
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     return ["train"] * len(metadata)
-''',
-    "values not split names": '''
+'''),
+    "values not split names": sim.with_default_fractions('''
 import numpy as np, pandas as pd
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):
-    r = np.random.default_rng(seed).random(len(metadata))
-    return pd.Series(np.where(r < .64, 0, np.where(r < .8, 1, 2)), index=metadata.index)
-''',
-    "ignores fractions and seed": '''
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
+    r, c = np.random.default_rng(seed).random(len(metadata)), np.cumsum(fractions)
+    return pd.Series(np.where(r < c[0], 0, np.where(r < c[1], 1, 2)), index=metadata.index)
+'''),
+    "ignores fractions and seed": sim.with_default_fractions('''
 import numpy as np, pandas as pd
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     r = np.random.default_rng(0).random(metadata["lesion_id"].nunique())
     u = dict(zip(metadata["lesion_id"].unique(), np.where(r < .5, "train", np.where(r < .8, "val", "test"))))
     return metadata["lesion_id"].map(u)
-''',
-    "unstratified, another split each call": '''
+'''),
+    "unstratified, another split each call": sim.with_default_fractions('''
 import numpy as np, pandas as pd
 calls = []
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     calls.append(seed)
     r = np.random.default_rng(seed + len(calls)).random(metadata["lesion_id"].nunique())
-    u = dict(zip(metadata["lesion_id"].unique(), np.where(r < .64, "train", np.where(r < .8, "val", "test"))))
+    c = np.cumsum(fractions)
+    u = dict(zip(metadata["lesion_id"].unique(), np.where(r < c[0], "train", np.where(r < c[1], "val", "test"))))
     return metadata["lesion_id"].map(u)
-''',
+'''),
 }
 
 

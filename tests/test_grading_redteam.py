@@ -53,8 +53,9 @@ def test_zeroed_weights_cannot_hide_a_missing_relu():
 
 def test_a_split_that_uses_one_split_earns_nothing_for_not_leaking():
     """Everything in "train" never leaks: it earned the 3 no-leak points."""
-    answer = "import pandas as pd\n\ndef split_by_lesion(metadata, fractions=(0.64, 0.16, 0.2), seed=0):\n" \
-             "    return pd.Series('train', index=metadata.index)\n"
+    answer = sim.with_default_fractions(
+        "import pandas as pd\n\ndef split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):\n"
+        "    return pd.Series('train', index=metadata.index)\n")
     got, messages = _points("ex1_split", _submission("ex1_split", answer=answer))
     assert got["test_split_no_leak"] == 0, messages
 

@@ -13,6 +13,7 @@ import csv
 import functools
 import json
 import linecache
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from skinlab.course.exercises import exercise_ids
 from skinlab.grading import similarity as sim
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "solutions"))
+# The ex1 answers below declare the course's default fractions, written from skinlab.split.
+from simulated_class import with_default_fractions  # noqa: E402
 EXERCISES = exercise_ids(ROOT)
 REFERENCES = {e: sim.reference_sources(e, ROOT) for e in EXERCISES}
 TEMPLATES = {e: sim.answer_source(ROOT / "exercises" / e / f"{e}.ipynb") for e in EXERCISES}
@@ -31,12 +35,12 @@ TEMPLATES = {e: sim.answer_source(ROOT / "exercises" / e / f"{e}.ipynb") for e i
 
 COPIES = {"ex1_split": {}, "ex2_class_weights": {}, "ex3_lenet": {}, "ex4_training": {}, "ex5_gradcam": {}}
 
-COPIES["ex1_split"]["solution renamed"] = ("solution", '''
+COPIES["ex1_split"]["solution renamed"] = ("solution", with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     gen = np.random.default_rng(seed)
     labels = np.array(["train", "val", "test"])
     bounds = np.cumsum(fractions)[:2]
@@ -52,14 +56,14 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
         for les, pos in zip(lesions, np.searchsorted(bounds, mid)):
             where_to[les] = labels[pos]
     return pd.Series(metadata["lesion_id"].map(where_to).to_numpy(), index=metadata.index, name="split")
-''')
+'''))
 
-COPIES["ex1_split"]["solution reformatted, reordered"] = ("solution", """
+COPIES["ex1_split"]["solution reformatted, reordered"] = ("solution", with_default_fractions("""
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     '''My own split.'''
     # how many images each lesion has
     sizes_of = metadata.groupby('lesion_id').size()
@@ -82,14 +86,14 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
             out[l] = split_names[w]
     result = pd.Series(metadata['lesion_id'].map(out).to_numpy(), index=metadata.index, name='split')
     return result
-""")
+"""))
 
-COPIES["ex1_split"]["package, trimmed"] = ("skinlab.split", '''
+COPIES["ex1_split"]["package, trimmed"] = ("skinlab.split", with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     f = np.asarray(fractions, dtype=float)
     gen = np.random.default_rng(seed)
     table = pd.DataFrame({"lesion_id": metadata["lesion_id"].to_numpy(), "dx": metadata["dx"].to_numpy()})
@@ -108,7 +112,7 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
             have[j] += n[i]
             result[members[i]] = ("train", "val", "test")[j]
     return pd.Series(metadata["lesion_id"].map(result).to_numpy(), index=metadata.index, name="split")
-''')
+'''))
 
 COPIES["ex2_class_weights"]["solution renamed"] = ("solution", '''
 import numpy as np
@@ -523,12 +527,12 @@ def grad_cam(model, image, target_layer, class_idx=None):
 
 INDEPENDENT = {"ex1_split": {}, "ex2_class_weights": {}, "ex3_lenet": {}, "ex4_training": {}, "ex5_gradcam": {}}
 
-INDEPENDENT["ex1_split"]["pandas groupby + cut"] = '''
+INDEPENDENT["ex1_split"]["pandas groupby + cut"] = with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     rng = np.random.default_rng(seed)
     lesions = metadata.groupby("lesion_id").agg(dx=("dx", "first"), n=("dx", "size")).reset_index()
     lesions["key"] = rng.random(len(lesions))
@@ -538,14 +542,14 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
     edges = [-np.inf, fractions[0], fractions[0] + fractions[1], np.inf]
     lesions["split"] = pd.cut(lesions["position"], edges, labels=["train", "val", "test"]).astype(str)
     return metadata["lesion_id"].map(dict(zip(lesions["lesion_id"], lesions["split"]))).rename("split")
-'''
+''')
 
-INDEPENDENT["ex1_split"]["value_counts walk"] = '''
+INDEPENDENT["ex1_split"]["value_counts walk"] = with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     rng = np.random.default_rng(seed)
     split_of = {}
     for label in sorted(metadata["dx"].unique()):
@@ -566,14 +570,14 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
                 split_of[lesion] = "test"
             done += counts[lesion]
     return pd.Series([split_of[l] for l in metadata["lesion_id"]], index=metadata.index)
-'''
+''')
 
-INDEPENDENT["ex1_split"]["numpy greedy (the notebook's hint)"] = '''
+INDEPENDENT["ex1_split"]["numpy greedy (the notebook's hint)"] = with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     rng = np.random.default_rng(seed)
     lesion_ids = metadata["lesion_id"].to_numpy()
     diagnoses = metadata["dx"].to_numpy()
@@ -588,7 +592,7 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
             got[k] += sizes[i]
             result[in_class & (lesion_ids == lesions[i])] = ["train", "val", "test"][k]
     return pd.Series(result, index=metadata.index)
-'''
+''')
 
 INDEPENDENT["ex2_class_weights"]["Counter loop"] = '''
 from collections import Counter
@@ -1017,12 +1021,12 @@ def grad_cam(model, image, target_layer, class_idx=None):
 # Two students with the same answer, renamed and reformatted: the first independent answer of
 # each exercise, passed on.
 PASSED_ON = {
-    "ex1_split": '''
+    "ex1_split": with_default_fractions('''
 import numpy as np
 import pandas as pd
 
 
-def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
+def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
     g = np.random.default_rng(seed)
     per_lesion = (metadata.groupby("lesion_id")
                   .agg(dx=("dx", "first"), n=("dx", "size"))
@@ -1035,7 +1039,7 @@ def split_by_lesion(metadata, fractions=(0.64, 0.16, 0.20), seed=0):
     per_lesion["split"] = pd.cut(per_lesion["position"], bins, labels=["train", "val", "test"]).astype(str)
     lookup = dict(zip(per_lesion["lesion_id"], per_lesion["split"]))
     return metadata["lesion_id"].map(lookup).rename("split")
-''',
+'''),
     "ex2_class_weights": '''
 from collections import Counter
 import numpy as np

@@ -6,6 +6,7 @@ import pytest
 
 from skinlab.data import CLASSES
 from skinlab.split import (
+    DEFAULT_FRACTIONS,
     LeakError,
     assert_no_leak,
     find_leaks,
@@ -14,7 +15,7 @@ from skinlab.split import (
     split_shares,
 )
 
-TARGET = np.array([0.64, 0.16, 0.20])
+TARGET = np.array(DEFAULT_FRACTIONS)  # what split_by_lesion aims at when called without fractions
 
 
 def make_metadata(n_lesions=600, seed=0):

@@ -16,8 +16,9 @@ PROBES = "ex1_split"
 
 
 # ------------------------------------------------------------------ hidden-test inputs
-# Drawn at grading time (``Check.fresh``): seeds from a wide range, fractions around 64/16/20 and
-# metadata sizes in ranges where the tolerances hold for any lesion-level stratified split.
+# Drawn at grading time (``Check.fresh``): seeds from a wide range, fractions around the defaults
+# (``DEFAULT_FRACTIONS`` lies inside their range: tests/test_default_fractions.py) and metadata
+# sizes in ranges where the tolerances hold for any lesion-level stratified split.
 
 
 def _draw_seed(rng: np.random.Generator) -> int:
@@ -25,7 +26,7 @@ def _draw_seed(rng: np.random.Generator) -> int:
 
 
 def _draw_fractions(rng: np.random.Generator) -> list:
-    """(train, val, test) around the usual 64/16/20, each at least 0.1, summing to 1."""
+    """(train, val, test) around the defaults (``DEFAULT_FRACTIONS``), each at least 0.1, summing to 1."""
     train = int(rng.integers(50, 81))  # in percent
     val = int(rng.integers(10, 100 - train - 10 + 1))
     return [train / 100, val / 100, (100 - train - val) / 100]

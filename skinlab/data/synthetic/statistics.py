@@ -19,7 +19,8 @@ IMAGE_ID_START = 1_000_000
 LESION_ID_START = 1_000_000
 SYNTHETIC_ID = re.compile(r"ISIC_1\d{6}")
 
-# Enough lesions per class for a stratified 64/16/20 split by lesion to put one in each part.
+# Enough lesions per class for a stratified split by lesion (skinlab.split: train, val, test) to be
+# able to put one in each part.
 MIN_LESIONS_PER_CLASS = 3
 
 # The real csv lists the classes in (roughly) this order, each lesion's rows together.
