@@ -2,8 +2,10 @@
 
 Kept apart from the engine (which knows nothing about files or HAM10000) and from the CLI
 (which only parses flags), like torchvision's ``references/classification``. It is the only
-training path: the CLI, the book's chapters (``skinlab.course.profile``) and the benchmarks all
-train through :func:`train`, and read a run back with :func:`load_run` and :func:`predict_split`.
+training path: the CLI, the book's chapters (``skinlab.course.runcache``) and the benchmarks all
+train through :func:`train`, and read a run back with :func:`load_run` (a :class:`LoadedRun`: its
+model, configuration and evaluation preset) and :func:`predict_split`. The options of a run are
+declared once, in :mod:`skinlab.config` (``TrainConfig``, re-exported here).
 
 Run folder::
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,87 +26,16 @@ from torch import nn
 
 from skinlab import balance, distributed, engine, metrics, models, presets
 from skinlab.atomic import atomic_write, write_json
-from skinlab.data import CLASSES, SYNTHETIC_SAMPLE_SIZE, DataSource, load_metadata, resolve_data_dir
+from skinlab.config import (  # noqa: F401  (re-exported: skinlab.pipeline.TrainConfig, ...)
+    COLOR_CONSTANCY,
+    SAMPLINGS,
+    WEIGHTINGS,
+    TrainConfig,
+    check_class_weights,
+)
+from skinlab.data import CLASSES, DataSource, load_metadata, resolve_data_dir
 from skinlab.data.cache import TensorBatchLoader, load_resized
-from skinlab.split import DEFAULT_FRACTIONS, SPLITS, assert_no_leak, load_split, split_by_lesion, stratified_subset
-
-WEIGHTINGS = ("median", "sqrt", "none")
-COLOR_CONSTANCY = ("none", "shades_of_gray")
-SAMPLINGS = ("shuffle", "balanced")
-
-
-@dataclass
-class TrainConfig:
-    """Every hyper-parameter of a run; each one is a ``skinlab train`` flag."""
-
-    data: str | None = None
-    model: str = "lenet"
-    out: str = "runs/lenet"
-    image_size: int | None = None  # None: the model's default (LeNet 32)
-    # LeNet defaults chosen on the validation split of HAM10000 (docs/PERFORMANCE.md): lr 1e-3 for
-    # 30 epochs plateaued at validation balanced accuracy ~0.48; 3e-3 for 60 epochs reached 0.535.
-    epochs: int = 60
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    scheduler: str = "cosine"  # or "none"
-    weighting: str = "median"
-    # An explicit loss weight per label, in label order (``CLASSES``): overrides ``weighting``.
-    # Chapter 4 trains with a list written in another class order to show what that mistake does.
-    class_weights: tuple | None = None
-    sampling: str = "shuffle"  # or "balanced": every class equally often in each epoch (with replacement)
-    label_smoothing: float = 0.0
-    rotation: float = presets.ROTATION_DEGREES  # training augmentation: random rotation within ±this
-    flip: bool = True  # training augmentation: random horizontal flip (rotation 0, no flip: none at all)
-    seed: int = 0  # the split, and the initialisation and batch order unless init_seed is given
-    init_seed: int | None = None  # another initialisation and batch order on the same split (ensembles)
-    split_file: str | None = None  # a given split (CSV: image_id, split) instead of the lesion-level one
-    train_images: int | None = None  # train on a class-stratified subset of this many training images
-    device: str = "auto"
-    fractions: tuple = DEFAULT_FRACTIONS
-    pretrained: bool = True
-    allow_random_init: bool = False
-    freeze_backbone: bool = False
-    # Fine-tuning a pretrained model: the backbone (every parameter outside the new head) learns
-    # at this rate while the head learns at ``lr`` (None: one rate for all); and, for
-    # EfficientNet-Lite, only the last ``train_last_blocks`` blocks (plus the head convolution and
-    # the head) train, the rest is frozen with its BatchNorm statistics (None: all of it trains).
-    backbone_lr: float | None = None
-    train_last_blocks: int | None = None
-    # Inputs: "shades_of_gray" applies Shades of Gray colour constancy to every cached image
-    # (presets.shades_of_gray); ``crop``: the cache holds ``image_size`` pixels, training takes a
-    # random ``crop`` x ``crop`` window of each (after flip and rotation), evaluation the centre.
-    color_constancy: str = "none"
-    crop: int | None = None
-    tta: bool = False
-    resume: bool = False
-    workers: int | None = None
-    n_synthetic: int = SYNTHETIC_SAMPLE_SIZE
-    progress: bool = True
-    figures: bool = True
-    extra: dict = field(default_factory=dict)
-
-    def resolved_image_size(self) -> int:
-        return int(self.image_size or models.default_input_size(self.model))
-
-
-def check_class_weights(values) -> tuple[float, ...]:
-    """``values`` as a tuple of one positive, finite weight per class (label order), or a
-    ``ValueError`` that says what is wrong and what was expected."""
-    expected = f"{len(CLASSES)} positive numbers, one per class in label order ({','.join(CLASSES)})"
-    weights = []
-    for v in values:
-        try:
-            weights.append(float(v))
-        except (TypeError, ValueError):
-            raise ValueError(f"--class-weights: {v!r} is not a number; expected {expected}") from None
-    weights = tuple(weights)
-    if len(weights) != len(CLASSES):
-        raise ValueError(f"--class-weights: got {len(weights)} numbers, expected {expected}")
-    bad = [f"{c}={w:g}" for c, w in zip(CLASSES, weights) if not (np.isfinite(w) and w > 0)]
-    if bad:
-        raise ValueError(f"--class-weights: {', '.join(bad)} is not a positive number; expected {expected}")
-    return weights
+from skinlab.split import SPLITS, assert_no_leak, load_split, split_by_lesion, stratified_subset
 
 
 def _class_weights(kind: str, train_labels, explicit=None) -> torch.Tensor | None:
@@ -127,7 +58,7 @@ class PreparedData:
     index: dict
     mean: tuple
     std: tuple
-    crop: int | None = None  # evaluation takes the centre crop x crop of each cached image
+    color_constancy: str = "none"  # what ``images`` went through after decoding (presets.color_constancy)
 
     def labels(self, name: str) -> np.ndarray:
         return self.metadata["label"].to_numpy()[self.index[name]]
@@ -155,12 +86,8 @@ def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
         metadata = load_metadata(source.root)
         size = cfg.resolved_image_size()
         images = load_resized(metadata["path"].tolist(), size, workers=cfg.workers, progress=cfg.progress and main)
-    if cfg.color_constancy not in COLOR_CONSTANCY:
-        raise ValueError(f"color_constancy {cfg.color_constancy!r}: expected one of {', '.join(COLOR_CONSTANCY)}")
-    if cfg.color_constancy == "shades_of_gray":
-        images = presets.shades_of_gray(images)
-    if cfg.crop is not None and not 0 < cfg.crop <= size:
-        raise ValueError(f"--crop {cfg.crop}: must be between 1 and the image size {size}")
+    images = presets.color_constancy(images, cfg.color_constancy)
+    presets.check_crop(cfg.crop, size)
     if cfg.split_file:  # given on purpose (the book's leakage experiment uses a leaky one): not checked
         split = load_split(cfg.split_file, metadata)
     else:
@@ -173,7 +100,7 @@ def prepare_data(cfg: TrainConfig, log=print) -> PreparedData:
     stats = models.input_stats(cfg.model)
     if stats is None:  # LeNet from scratch: normalise by the training split's own statistics
         stats = presets.measure_mean_std(images[index["train"]])
-    return PreparedData(source, metadata, split, images, index, *stats, crop=cfg.crop)
+    return PreparedData(source, metadata, split, images, index, *stats, color_constancy=cfg.color_constancy)
 
 
 def train(cfg: TrainConfig, log=print) -> dict:
@@ -226,12 +153,12 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
     channels_last = models.prefers_channels_last(cfg.model, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.backbone_lr), lr=cfg.lr,
-                                  weight_decay=cfg.weight_decay)
+    optimizer = engine.make_optimizer(param_groups(model, cfg.lr, cfg.backbone_lr), cfg.lr, cfg.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
                  if cfg.scheduler == "cosine" else None)
     val_loader = data.loader("val", 256)
-    plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=channels_last, crop=data.crop)
+    preset = eval_preset(cfg, data.mean, data.std, channels_last)
+    plain = preset.batch_transform()
     if cfg.sampling not in SAMPLINGS:
         raise ValueError(f"sampling {cfg.sampling!r}: expected one of {', '.join(SAMPLINGS)}")
     sample_weights = None
@@ -252,7 +179,7 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
                                    generator=torch.Generator().manual_seed(train_seed))
     if cfg.rotation or cfg.flip:
         augment = presets.BatchAugment(data.mean, data.std, train=True, degrees=cfg.rotation, flip=cfg.flip,
-                                       shard=(rank, world), channels_last=channels_last, crop=data.crop)
+                                       shard=(rank, world), channels_last=channels_last, crop=cfg.crop)
     else:  # no augmentation at all: the training batches are prepared like the validation ones
         augment = plain
     if dist_info.distributed:
@@ -268,7 +195,8 @@ def _train(cfg: TrainConfig, log, t_start: float, dist_info, device_pref) -> dic
     model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     best = engine.load_checkpoint(out / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
-    y_true, y_prob = predict_split(model, data, "test", device, tta=cfg.tta)
+    # The test predictions go through the same object as a later `skinlab evaluate` of the run.
+    y_true, y_prob = predict_split(LoadedRun(out, cfg, model, device, preset), data, "test")
     result = {"split": "test", **metrics.compute_metrics(y_true, y_prob)}
     result.update({
         "model": cfg.model,
@@ -303,24 +231,52 @@ def param_groups(model: nn.Module, lr: float, backbone_lr: float | None = None) 
     return [g for g in ({"params": head, "lr": lr}, {"params": backbone, "lr": backbone_lr}) if g["params"]]
 
 
-def predict_split(model: nn.Module, data: PreparedData, name: str, device, tta: bool = False,
+def eval_preset(cfg: TrainConfig, mean, std, channels_last: bool = False) -> presets.EvalPreset:
+    """The evaluation preset of a run of ``cfg`` normalised by ``mean``/``std``: the one place that
+    says which of a run's options decide how it is evaluated (``channels_last``: the model is)."""
+    return presets.EvalPreset(image_size=cfg.resolved_image_size(), mean=mean, std=std, crop=cfg.crop,
+                              color_constancy=cfg.color_constancy, tta=cfg.tta, channels_last=channels_last)
+
+
+@dataclass
+class LoadedRun:
+    """A trained model with what it takes to evaluate it: its run ``folder``, ``cfg``, the model
+    (eval mode, on ``device``) and the run's evaluation ``preset`` (:class:`skinlab.presets.EvalPreset`)."""
+
+    folder: Path
+    cfg: TrainConfig
+    model: nn.Module
+    device: torch.device
+    preset: presets.EvalPreset
+
+    def prepare_data(self) -> PreparedData:
+        """The run's split and cached images (:func:`prepare_data` of its configuration)."""
+        return prepare_data(self.cfg, log=None)
+
+
+def predict_split(run: LoadedRun, data: PreparedData, name: str, tta: bool | None = None,
                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """``(y_true, y_prob)`` of ``model`` on split ``name``, batches prepared as in training
-    (the run's normalisation, channels-last when the model is); ``tta`` adds flipped images."""
-    plain = presets.BatchAugment(data.mean, data.std, train=False, channels_last=_is_channels_last(model),
-                                 crop=data.crop).to(device)
-    return engine.predict(model, data.loader(name, batch_size), device, batch_transform=plain, tta_flip=tta)
+    """``(y_true, y_prob)`` of ``run``'s model on split ``name`` of ``data``, each batch prepared by
+    the run's evaluation preset; ``tta``: average with flipped images (None: as the run was
+    trained, ``--tta``)."""
+    preset = run.preset
+    size = int(data.images.shape[-1])
+    if size != preset.image_size or data.color_constancy != preset.color_constancy:
+        raise ValueError(f"{run.folder}: the run evaluates {preset.image_size} px images with colour constancy "
+                         f"{preset.color_constancy!r}; the data given holds {size} px images with "
+                         f"{data.color_constancy!r} (prepare it from the run's configuration)")
+    transform = preset.batch_transform().to(run.device)
+    tta = preset.tta if tta is None else tta
+    return engine.predict(run.model, data.loader(name, batch_size), run.device, batch_transform=transform,
+                          tta_flip=tta)
 
 
-def evaluate_split(model, data: PreparedData, name: str, device, tta: bool = False, batch_size: int = 256) -> dict:
-    y_true, y_prob = predict_split(model, data, name, device, tta=tta, batch_size=batch_size)
-    return {"split": name, **metrics.compute_metrics(y_true, y_prob)}
-
-
-def _is_channels_last(model: nn.Module) -> bool:
-    """Whether the model was made channels-last (then its input batches should be too)."""
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    return conv is not None and conv.weight.is_contiguous(memory_format=torch.channels_last)
+def evaluate_split(run: LoadedRun, data: PreparedData, name: str, tta: bool | None = None,
+                   batch_size: int = 256) -> dict:
+    """The metrics of :func:`predict_split`, with the split's name and whether TTA was used."""
+    tta = run.preset.tta if tta is None else tta
+    y_true, y_prob = predict_split(run, data, name, tta=tta, batch_size=batch_size)
+    return {"split": name, "tta": tta, **metrics.compute_metrics(y_true, y_prob)}
 
 
 def summary_line(result: dict) -> str:
@@ -347,26 +303,30 @@ def _figures(out: Path, history, result) -> None:
     plots.save_figure(plots.confusion_matrices(np.asarray(result["confusion_matrix"])), figs / "confusion.png")
 
 
-def load_run(run_dir: str | os.PathLike, data: str | None = None, device="auto"):
-    """``(model, cfg, device)`` of a finished run: its best weights in eval mode on ``device``
-    (channels-last where training would use it) and its ``TrainConfig`` (``data`` replaces the
-    dataset folder); ``prepare_data(cfg)`` then gives the run's split and normalisation."""
+def load_run(run_dir: str | os.PathLike, data: str | None = None, device="auto") -> LoadedRun:
+    """A finished run read back (:class:`LoadedRun`): its best weights in eval mode on ``device``
+    (channels-last where training would use it), its ``TrainConfig`` (``data`` replaces the dataset
+    folder) and its evaluation preset, from the image size and normalisation its ``config.json``
+    records. ``run.prepare_data()`` then gives the run's split and cached images."""
     run = Path(run_dir)
     cfg_file = run / "config.json"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"{run}: not a run folder (no config.json); train one with `skinlab train`")
-    raw = json.loads(cfg_file.read_text())
-    known = {k: v for k, v in raw.items() if k in TrainConfig.__dataclass_fields__}
-    cfg = TrainConfig(**known)
-    if cfg.class_weights is not None:  # JSON gave a list back
-        cfg.class_weights = tuple(cfg.class_weights)
+    record = json.loads(cfg_file.read_text())
+    # Every config.json holds the resolved image size and the normalisation (since the first
+    # version); keys of options that no longer exist are ignored, new options take their defaults.
+    missing = [key for key in ("image_size", "mean", "std") if key not in record]
+    if missing:
+        raise ValueError(f"{cfg_file}: no {', '.join(missing)}; not a config.json written by `skinlab train`")
+    cfg = TrainConfig(**{k: v for k, v in record.items() if k in TrainConfig.__dataclass_fields__})
     if data is not None:
         cfg.data = data
     cfg.progress = False
     device = engine.select_device(device)
     model = models.build_model(cfg.model, num_classes=len(CLASSES), pretrained=False, allow_random_init=True)
     model.load_state_dict(engine.load_checkpoint(run / "best.pt", map_location=device)["model"])
-    if models.prefers_channels_last(cfg.model, device):
+    channels_last = models.prefers_channels_last(cfg.model, device)
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.to(device).eval()
-    return model, cfg, device
+    return LoadedRun(run, cfg, model, device, eval_preset(cfg, record["mean"], record["std"], channels_last))

@@ -6,11 +6,18 @@ Two equivalent forms:
   them, for a ``HAM10000Dataset``;
 - batched tensor augmentation (:class:`BatchAugment`) applied to a whole uint8 batch at once, on
   the GPU when there is one; it is what ``skinlab train`` uses with the preprocessed-image cache.
+
+A trained run's evaluation is one :class:`EvalPreset` (image size, colour constancy, centre crop,
+normalisation, TTA, memory layout): the batch transform of its evaluation, and the same input for
+one image (``skinlab gradcam``), as torchvision's references keep their presets beside the
+transforms.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -18,9 +25,8 @@ import torch
 import torch.nn.functional as F
 from torchvision import transforms as T
 
+from skinlab.config import COLOR_CONSTANCY, ROTATION_DEGREES  # noqa: F401  (the options' choices and default)
 from skinlab.models.spec import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (skinlab.presets.IMAGENET_*)
-
-ROTATION_DEGREES = 60.0
 
 
 def _size(size) -> tuple[int, int]:
@@ -88,6 +94,30 @@ def shades_of_gray(images: torch.Tensor, p: float = 6.0, batch: int = 512) -> to
     return out
 
 
+def color_constancy(images: torch.Tensor, method: str) -> torch.Tensor:
+    """uint8 ``(N, 3, H, W)`` images after the colour constancy ``method`` (``--color-constancy``):
+    ``"none"`` returns them as they are; ``"shades_of_gray"`` is :func:`shades_of_gray`."""
+    if method not in COLOR_CONSTANCY:
+        raise ValueError(f"color_constancy {method!r}: expected one of {', '.join(COLOR_CONSTANCY)}")
+    return shades_of_gray(images) if method == "shades_of_gray" else images
+
+
+def check_crop(crop: int | None, size: int) -> None:
+    """A ``--crop`` must fit in the ``size`` x ``size`` images it is taken from."""
+    if crop is not None and not 0 < crop <= size:
+        raise ValueError(f"--crop {crop}: must be between 1 and the image size {size}")
+
+
+def center_crop(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The centre ``size`` x ``size`` window of ``(..., H, W)`` images (None: all of them); an
+    odd margin leaves its extra pixel at the bottom and right."""
+    if size is None:
+        return images
+    h, w = images.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return images[..., top : top + size, left : left + size]
+
+
 class BatchAugment(torch.nn.Module):
     """Normalise a uint8 batch, with the guide's flip and rotation when ``train`` is true.
 
@@ -141,10 +171,8 @@ class BatchAugment(torch.nn.Module):
                 ox = torch.randint(0, w - self.crop + 1, (n,), generator=generator)
                 x = _flip_rotate(x, flips[rank::world], angles[rank::world],
                                  crop=(self.crop, oy[rank::world], ox[rank::world]))
-        elif self.crop is not None:
-            h, w = x.shape[-2:]
-            top, left = (h - self.crop) // 2, (w - self.crop) // 2
-            x = x[:, :, top : top + self.crop, left : left + self.crop]
+        else:
+            x = center_crop(x, self.crop)
         # Few passes over the batch: on CPU these element-wise ops are most of the augmentation's cost.
         x = torch.addcmul(self._shift, x, scale)
         if self.channels_last is True or (self.channels_last == "auto" and x.is_cuda):
@@ -185,3 +213,81 @@ def denormalize(x: torch.Tensor, mean, std) -> np.ndarray:
     m = torch.tensor(mean).view(3, 1, 1)
     s = torch.tensor(std).view(3, 1, 1)
     return (x.detach().cpu() * s + m).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+@dataclass(frozen=True)
+class EvalPreset:
+    """How a run's evaluation turns an image into the model's input, in one place.
+
+    The run's image cache holds each image decoded and resized to ``image_size`` (JPEG draft
+    mode, bilinear: :func:`skinlab.data.cache.decode_resized`), then colour-corrected
+    (``color_constancy``); evaluation takes the centre ``crop`` x ``crop`` window (None: all of it),
+    normalises by the run's ``mean``/``std`` and, when the model is channels-last
+    (``channels_last``), lays the batch out so. ``tta``: predictions average the image and its
+    horizontal flip. :meth:`batch_transform` does this to batches of the cache (evaluation,
+    ``predict_split``); :meth:`prepare` to one image given by its path (``skinlab gradcam``): the
+    same tensor.
+    """
+
+    image_size: int
+    mean: tuple
+    std: tuple
+    crop: int | None = None
+    color_constancy: str = "none"
+    tta: bool = False
+    channels_last: bool = False
+
+    def __post_init__(self):
+        for name in ("mean", "std"):
+            values = tuple(float(v) for v in getattr(self, name))
+            if len(values) != 3:
+                raise ValueError(f"EvalPreset: {name} needs one value per RGB channel; got {values}")
+            object.__setattr__(self, name, values)
+        object.__setattr__(self, "image_size", int(self.image_size))
+        check_crop(self.crop, self.image_size)
+        if self.color_constancy not in COLOR_CONSTANCY:
+            raise ValueError(f"color_constancy {self.color_constancy!r}: expected one of {', '.join(COLOR_CONSTANCY)}")
+
+    @property
+    def input_size(self) -> int:
+        """The side of the model's input: the crop's, else the cached images'."""
+        return self.crop or self.image_size
+
+    def batch_transform(self) -> BatchAugment:
+        """The evaluation transform of uint8 batches of the run's image cache (already
+        colour-corrected): centre crop, normalisation, memory layout."""
+        return BatchAugment(self.mean, self.std, train=False, channels_last=self.channels_last, crop=self.crop)
+
+    def cached(self, image) -> torch.Tensor:
+        """``image`` as the run's image cache holds it: a ``(1, 3, S, S)`` uint8 tensor, decoded and
+        resized, then colour-corrected. ``image``: a path, or uint8 pixels ``(3, S, S)`` or
+        ``(1, 3, S, S)`` as decoded and resized by the cache (before colour constancy)."""
+        if isinstance(image, (str, os.PathLike)):
+            from skinlab.data.cache import decode_resized
+
+            pixels = torch.tensor(decode_resized(str(image), self.image_size))  # a copy: PIL's buffer is read-only
+        elif isinstance(image, torch.Tensor):
+            pixels = image
+        elif isinstance(image, np.ndarray):
+            pixels = torch.tensor(image)
+        else:
+            raise TypeError(f"expected an image path or uint8 pixels; got {type(image).__name__}")
+        pixels = pixels[None] if pixels.ndim == 3 else pixels
+        expected = (1, 3, self.image_size, self.image_size)
+        if pixels.dtype != torch.uint8 or tuple(pixels.shape) != expected:
+            raise ValueError(f"expected uint8 pixels of shape {expected} (the run's --image-size, as its image "
+                             f"cache holds them; give a path to decode one); got {pixels.dtype} {tuple(pixels.shape)}")
+        return color_constancy(pixels, self.color_constancy)
+
+    def pixels(self, image) -> torch.Tensor:
+        """What the model sees of ``image`` before normalisation: ``(3, s, s)`` uint8, colour-corrected
+        and centre-cropped (for showing beside its heat map)."""
+        return center_crop(self.cached(image), self.crop)[0]
+
+    def prepare(self, image, device=None) -> torch.Tensor:
+        """The model's input for ``image`` (see :meth:`cached`): ``(1, 3, s, s)`` float on ``device``,
+        exactly what the run's evaluation feeds the model for it."""
+        transform = self.batch_transform()
+        if device is not None:
+            transform = transform.to(device)
+        return transform(self.cached(image))

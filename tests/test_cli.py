@@ -94,18 +94,39 @@ def test_short_lenet_run_on_real_images_beats_majority_balanced_accuracy(ham_dir
     assert result["balanced_accuracy"] > 1 / 7 + 0.1
 
 
-def test_gradcam_explains_the_pixels_the_model_was_trained_on(synth_dir, tmp_path, monkeypatch):
-    """The image the ``gradcam`` command explains is decoded and resized like the training images
-    (JPEG draft mode, bilinear: the image cache) and normalised like them, bit for bit."""
+RUN_OPTIONS = {
+    "plain": [],
+    # a crop run (whose gradcam once fed LeNet the 40 px cached image) also evaluated with TTA
+    "crop+tta": ["--image-size", "40", "--crop", "32", "--tta"],
+    "colour-constancy": ["--color-constancy", "shades_of_gray"],
+}
+
+
+@pytest.mark.parametrize("options", RUN_OPTIONS.values(), ids=RUN_OPTIONS.keys())
+def test_gradcam_and_evaluate_use_the_evaluation_preset_of_the_run(synth_dir, tmp_path, monkeypatch, options):
+    """``skinlab gradcam`` explains exactly the tensor the run's evaluation feeds the model for that
+    image (decoded and resized like the cache, colour-corrected, centre-cropped, normalised), and
+    ``skinlab evaluate`` scores the test split as the run did (same preset, same TTA)."""
     import numpy as np
     import torch
 
     from skinlab import gradcam
-    from skinlab.pipeline import load_run, prepare_data
+    from skinlab.data.cache import decode_resized
+    from skinlab.pipeline import load_run, predict_split
     from skinlab.presets import BatchAugment
 
-    run = tmp_path / "run"
-    assert main(["train", "--data", str(synth_dir), "--epochs", "1", "--out", str(run), "--no-progress"]) == 0
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data", str(synth_dir), "--epochs", "1", "--out", str(run_dir), "--no-progress",
+                 *options]) == 0
+    run = load_run(run_dir)
+    data = run.prepare_data()
+    i = int(data.index["test"][0])
+    fed = []  # what the evaluation path gives the model: the test batches of predict_split
+    hook = run.model.register_forward_pre_hook(lambda module, args: fed.append(args[0].detach().cpu()))
+    predict_split(run, data, "test", tta=False)
+    hook.remove()
+    evaluated = fed[0][:1]  # the first test image: the loader keeps the split's order
+
     seen = []
 
     def spy(model, image, target_layer, class_idx=None):
@@ -113,10 +134,21 @@ def test_gradcam_explains_the_pixels_the_model_was_trained_on(synth_dir, tmp_pat
         return np.zeros(image.shape[-2:], dtype=np.float32)
 
     monkeypatch.setattr(gradcam, "grad_cam", spy)
-    model, cfg, device = load_run(run)
-    data = prepare_data(cfg, log=None)
-    i = int(data.index["test"][0])
-    assert main(["gradcam", str(run), data.metadata.at[i, "image_id"], "--out", str(tmp_path / "cam.png")]) == 0
-    trained_on = BatchAugment(data.mean, data.std, train=False)(data.images[i : i + 1])
-    assert len(seen) == 1
-    assert torch.allclose(seen[0].reshape(trained_on.shape), trained_on, atol=1e-6)
+    image_id = data.metadata.at[i, "image_id"]
+    assert main(["gradcam", str(run_dir), image_id, "--out", str(tmp_path / "cam.png")]) == 0
+    assert len(seen) == 1 and seen[0].shape == evaluated.shape == (1, 3, 32, 32)  # LeNet's input
+    assert torch.equal(seen[0], evaluated)
+    # ... and it is not merely the image decoded and normalised: the run's crop and colour constancy count
+    plain = BatchAugment(run.preset.mean, run.preset.std, train=False)(
+        torch.tensor(decode_resized(data.metadata.at[i, "path"], 32))[None])
+    assert torch.equal(seen[0], plain) is (options == [])
+
+    assert main(["evaluate", str(run_dir), "--split", "test"]) == 0
+    again = json.loads((run_dir / "eval-test.json").read_text())
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    assert again["tta"] is ("--tta" in options)
+    assert again["n"] == trained["n"] and again["confusion_matrix"] == trained["confusion_matrix"]
+    assert again["roc_auc_ovr"] == pytest.approx(trained["roc_auc_ovr"], abs=1e-9)
+    if "--tta" in options:  # the flag still overrides the run's own setting
+        assert main(["evaluate", str(run_dir), "--split", "test", "--no-tta"]) == 0
+        assert json.loads((run_dir / "eval-test.json").read_text())["tta"] is False

@@ -14,13 +14,12 @@ from PIL import Image
 from torch import nn
 
 from skinlab.gradcam import (
-    JET_LUT,
     ActivationsAndGradients,
     cam_mask_score,
     grad_cam,
     load_mask,
-    overlay,
 )
+from skinlab.heatmap import overlay
 
 torch.set_num_threads(1)
 
@@ -401,45 +400,6 @@ def test_load_mask_reads_white_as_lesion(tmp_path):
     np.testing.assert_array_equal(mask, pixels == 255)
     with pytest.raises(FileNotFoundError, match="ISIC_missing"):
         load_mask(tmp_path / "ISIC_missing_segmentation.png")
-
-
-# --------------------------------------------------------------------------- overlay
-
-
-def test_jet_lut_matches_opencv_within_one_level():
-    cv2 = pytest.importorskip("cv2")
-    levels = np.arange(256, dtype=np.uint8)[None]
-    ref = cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)[0]
-    diff = np.abs(JET_LUT.astype(int) - ref.astype(int))
-    assert diff.max() <= 1 and (diff > 0).sum() <= 2
-
-
-def test_overlay_matches_show_cam_on_image():
-    pytest.importorskip("pytorch_grad_cam")
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-
-    rng = np.random.default_rng(0)
-    rgb = rng.random((20, 30, 3)).astype(np.float32)
-    cam = rng.random((20, 30)).astype(np.float32)
-    for alpha in (0.5, 0.3):
-        ours = overlay(rgb, cam, alpha=alpha)
-        assert ours.shape == (20, 30, 3) and ours.dtype == np.float32
-        assert ours.min() >= 0 and ours.max() == pytest.approx(1)
-        ref = show_cam_on_image(rgb, cam, use_rgb=True, image_weight=1 - alpha)
-        # The reference truncates to uint8 (< 1 level) and its LUT differs by <= 1 level once.
-        assert np.abs(ours * 255 - ref.astype(np.float32)).max() < 2
-
-
-def test_overlay_bad_input():
-    rgb = np.zeros((4, 4, 3), np.float32)
-    with pytest.raises(ValueError, match="float"):
-        overlay(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4)))
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        overlay(rgb + 2, np.zeros((4, 4)))
-    with pytest.raises(ValueError, match="does not match"):
-        overlay(rgb, np.zeros((4, 5)))
-    with pytest.raises(ValueError, match="alpha"):
-        overlay(rgb, np.zeros((4, 4)), alpha=1.5)
 
 
 # --------------------------------------------------------------------------- real data

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from skinlab import data, engine, metrics, pipeline
+from skinlab import data, engine, metrics, pipeline, presets
 from skinlab.distributed import ShardedSampler
 from skinlab.pipeline import TrainConfig, load_run, predict_split, prepare_data, train
 
@@ -26,8 +26,8 @@ def sample(tmp_path_factory) -> Path:
 
 
 def _cfg(sample: Path, out: Path, **kw) -> TrainConfig:
-    return TrainConfig(data=str(sample), out=str(out), epochs=2, batch_size=16, device="cpu", progress=False,
-                       figures=False, workers=1, **kw)
+    return TrainConfig(**{**dict(data=str(sample), out=str(out), epochs=2, batch_size=16, device="cpu", progress=False,
+                                 figures=False, workers=1), **kw})
 
 
 def _history(out: Path) -> list:
@@ -50,10 +50,32 @@ def test_init_seed_changes_the_model_not_the_split_and_a_given_split_reproduces_
         assert metrics.compute_metrics(z["y_true"], z["y_prob"])["accuracy"] == result["accuracy"]
         assert len(z["test_index"]) == result["n"]
     # ... and load_run + predict_split predict them again
-    model, cfg, device = load_run(a)
-    y_true, y_prob = predict_split(model, prepare_data(cfg, log=None), "test", device)
+    run = load_run(a)
+    y_true, y_prob = predict_split(run, run.prepare_data(), "test")
     with np.load(a / "predictions.npz") as z:
         assert np.array_equal(y_true, z["y_true"]) and np.allclose(y_prob, z["y_prob"], atol=1e-6)
+
+
+def test_load_run_reads_the_config_json_of_older_versions(sample, tmp_path):
+    """A run folder from before the newer options (no crop, colour constancy, TTA, ... keys) and
+    with an option that no longer exists loads with those options at their defaults."""
+    old = tmp_path / "old"
+    train(_cfg(sample, old, epochs=1), log=None)
+    record = json.loads((old / "config.json").read_text())
+    for key in ("crop", "color_constancy", "tta", "backbone_lr", "train_last_blocks", "sampling", "init_seed",
+                "split_file", "train_images", "class_weights", "rotation", "flip"):
+        del record[key]
+    (old / "config.json").write_text(json.dumps({**record, "retired_option": 1}))
+    run = load_run(old)
+    assert (run.cfg.crop, run.cfg.color_constancy, run.cfg.tta) == (None, "none", False)
+    assert run.preset == presets.EvalPreset(32, record["mean"], record["std"])
+    y_true, y_prob = predict_split(run, run.prepare_data(), "test")
+    with np.load(old / "predictions.npz") as z:
+        assert np.array_equal(y_true, z["y_true"]) and np.allclose(y_prob, z["y_prob"], atol=1e-6)
+    del record["mean"]
+    (old / "config.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="config.json: no mean"):
+        load_run(old)
 
 
 def test_a_given_split_is_used_as_is_and_checked(sample, tmp_path):
@@ -101,8 +123,9 @@ def test_augmentation_and_sampling_options_reach_fit(sample, tmp_path, monkeypat
         assert seen["weight"] is None and seen["loader"].sampler.weights is not None
 
 
-def test_predict_split_feeds_a_channels_last_model_channels_last_batches(sample, tmp_path):
-    prepared = prepare_data(_cfg(sample, tmp_path / "r"), log=None)
+def test_predict_split_feeds_batches_in_the_layout_of_the_run_preset(sample, tmp_path):
+    cfg = _cfg(sample, tmp_path / "r")
+    prepared = prepare_data(cfg, log=None)
     layouts = []
 
     class Probe(torch.nn.Module):
@@ -119,10 +142,22 @@ def test_predict_split_feeds_a_channels_last_model_channels_last_batches(sample,
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         layouts.clear()
-        y_true, y_prob = predict_split(model, prepared, "val", torch.device("cpu"))
+        preset = pipeline.eval_preset(cfg, prepared.mean, prepared.std, channels_last)
+        run = pipeline.LoadedRun(tmp_path, cfg, model, torch.device("cpu"), preset)
+        y_true, y_prob = predict_split(run, prepared, "val")
         assert len(y_true) == len(prepared.index["val"]) and y_prob.shape == (len(y_true), 7)
         assert layouts and all(layouts) is channels_last
-    assert pipeline._is_channels_last(Probe().to(memory_format=torch.channels_last))
+
+
+def test_load_run_makes_the_model_and_its_preset_channels_last_together(sample, tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    train(_cfg(sample, out, epochs=1), log=None)
+    for channels_last in (False, True):
+        monkeypatch.setattr(pipeline.models, "prefers_channels_last", lambda name, device, cl=channels_last: cl)
+        run = load_run(out)
+        conv = next(m for m in run.model.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) is channels_last
+        assert run.preset.channels_last is channels_last
 
 
 def test_backbone_lr_gives_the_head_lr_and_the_rest_the_smaller_rate():
@@ -173,10 +208,20 @@ def test_backbone_lr_and_crop_and_colour_constancy_reach_a_run(sample, tmp_path,
     assert seen["train_shape"][-2:] == (32, 32) and seen["eval_shape"][-2:] == (32, 32)
     assert sorted(seen["lrs"]) == [1e-4, 3e-3]
     assert result["n"] > 0
-    model, cfg, device = load_run(out)
-    assert cfg.crop == 32 and cfg.color_constancy == "shades_of_gray"
-    y, p = predict_split(model, prepare_data(cfg, log=None), "test", device)
-    assert p.shape == (len(y), 7)
+    run = load_run(out)
+    assert run.cfg.crop == 32 and run.cfg.color_constancy == "shades_of_gray"
+    record = json.loads((out / "config.json").read_text())
+    assert run.preset == presets.EvalPreset(40, record["mean"], record["std"], crop=32, color_constancy="shades_of_gray")
+    data = run.prepare_data()
+    y, p = predict_split(run, data, "test")
+    with np.load(out / "predictions.npz") as z:  # the run's own test predictions, again
+        assert np.array_equal(y, z["y_true"]) and np.allclose(p, z["y_prob"], atol=1e-6)
+    # data prepared for another configuration is refused, not silently evaluated
+    with pytest.raises(ValueError, match="colour constancy 'shades_of_gray'.*'none'"):
+        predict_split(run, prepare_data(_cfg(sample, tmp_path / "y", image_size=40), log=None), "test")
+    with pytest.raises(ValueError, match="evaluates 40 px images"):
+        predict_split(run, prepare_data(_cfg(sample, tmp_path / "y", color_constancy="shades_of_gray"), log=None),
+                      "test")
     with pytest.raises(ValueError, match="color_constancy"):
         prepare_data(_cfg(sample, tmp_path / "x", color_constancy="retinex"), log=None)
 
@@ -197,7 +242,7 @@ def test_explicit_class_weights_reach_the_loss_in_label_order_and_survive_load_r
     train(_cfg(sample, out, class_weights=list(given)), log=None)
     assert torch.equal(seen["weight"], torch.tensor(given))
     assert json.loads((out / "config.json").read_text())["class_weights"] == list(given)
-    assert load_run(out)[1].class_weights == given
+    assert load_run(out).cfg.class_weights == given
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -119,3 +119,73 @@ def test_batch_crop_takes_whole_pixel_windows_in_training_and_the_centre_in_eval
     assert torch.allclose(centre, x[:, :, 1:8, 1:8].float())
     rotated = BatchAugment((0.0,) * 3, (1 / 255,) * 3, train=True, degrees=60, flip=True, crop=7)(x)
     assert rotated.shape == (6, 3, 7, 7) and torch.isfinite(rotated).all()
+
+
+# --------------------------------------------------------------------------- a run's evaluation preset
+
+
+def _jpeg(tmp_path, seed=0, w=60, h=45):
+    path = tmp_path / f"img{seed}.jpg"
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 255, (h, w, 3)).astype(np.float64) * np.array([1.0, 0.7, 0.4])  # a colour cast
+    Image.fromarray(pixels.astype(np.uint8)).save(path, quality=95)
+    return path
+
+
+@pytest.mark.parametrize("crop, method", [(None, "none"), (15, "none"), (16, "shades_of_gray")])
+def test_eval_preset_prepares_an_image_by_the_formula(tmp_path, crop, method):
+    """decode and resize as the cache does → colour constancy → centre crop → (x / 255 - mean) / std,
+    computed here by hand in NumPy (the p = 6 Minkowski illuminant for Shades of Gray)."""
+    from skinlab.data.cache import decode_resized
+    from skinlab.presets import EvalPreset
+
+    path = _jpeg(tmp_path)
+    preset = EvalPreset(20, MEAN, STD, crop=crop, color_constancy=method)
+    x = decode_resized(str(path), 20).astype(np.float64)  # (3, 20, 20)
+    if method == "shades_of_gray":
+        e = (x ** 6).mean(axis=(1, 2)) ** (1 / 6)
+        x = np.clip(np.round(x / (e / np.linalg.norm(e) * np.sqrt(3))[:, None, None]), 0, 255)
+    side = crop or 20
+    top = (20 - side) // 2
+    x = x[:, top:top + side, top:top + side]
+    expected = (x / 255 - np.array(MEAN)[:, None, None]) / np.array(STD)[:, None, None]
+    got = preset.prepare(path)
+    assert got.shape == (1, 3, side, side) and preset.input_size == side
+    np.testing.assert_allclose(got[0].numpy(), expected, atol=1e-5)
+    assert torch.equal(preset.pixels(path), torch.from_numpy(x.astype(np.uint8)))  # what the model sees, unnormalised
+    # the cache's pixels (before colour constancy) give the same input as the path
+    assert torch.equal(preset.prepare(torch.tensor(decode_resized(str(path), 20))), got)
+
+
+def test_eval_preset_batch_transform_and_prepare_agree_and_follow_the_layout(tmp_path):
+    from skinlab.data.cache import decode_resized
+    from skinlab.presets import EvalPreset, shades_of_gray
+
+    paths = [_jpeg(tmp_path, seed) for seed in range(3)]
+    for channels_last in (False, True):
+        preset = EvalPreset(24, MEAN, STD, crop=20, color_constancy="shades_of_gray", channels_last=channels_last)
+        cache = shades_of_gray(torch.stack([torch.tensor(decode_resized(str(p), 24)) for p in paths]))
+        batch = preset.batch_transform()(cache)
+        assert batch.is_contiguous(memory_format=torch.channels_last) is channels_last
+        for k, p in enumerate(paths):
+            one = preset.prepare(p)
+            assert one.is_contiguous(memory_format=torch.channels_last) is channels_last
+            assert torch.equal(one, batch[k : k + 1])
+
+
+def test_eval_preset_rejects_what_it_cannot_prepare(tmp_path):
+    from skinlab.presets import EvalPreset
+
+    with pytest.raises(ValueError, match="--crop 33: must be between 1 and the image size 32"):
+        EvalPreset(32, MEAN, STD, crop=33)
+    with pytest.raises(ValueError, match="color_constancy 'retinex'"):
+        EvalPreset(32, MEAN, STD, color_constancy="retinex")
+    with pytest.raises(ValueError, match="mean needs one value per RGB channel"):
+        EvalPreset(32, (0.5,), STD)
+    preset = EvalPreset(32, MEAN, STD)
+    with pytest.raises(ValueError, match=r"\(1, 3, 32, 32\).*give a path"):
+        preset.prepare(torch.zeros(3, 40, 40, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        preset.prepare(torch.zeros(3, 32, 32))
+    with pytest.raises(TypeError, match="image path or uint8 pixels"):
+        preset.prepare(Image.new("RGB", (32, 32)))

@@ -1,6 +1,6 @@
 """Grad-CAM (chapter 10): heat maps over the images, with the lesion's outline.
 
-The picture itself is :func:`skinlab.gradcam.overlay` (its jet colour map, as
+The picture itself is :func:`skinlab.heatmap.overlay` (its jet colour map, as
 ``pytorch_grad_cam.show_cam_on_image``), so the book and the ``skinlab gradcam`` command draw
 the same colours for the same heat map.
 """
@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from skinlab.gradcam import JET_LUT, overlay
+from skinlab.heatmap import JET_LUT, overlay
 from skinlab.plots._common import _image_axes_off, _to_display, _to_numpy
 
 # Colour maps a heat map may use: "jet" (pytorch-grad-cam's, the default) and matplotlib's
@@ -24,7 +24,7 @@ COLORBLIND_SAFE = ("cividis", "viridis", "magma", "inferno", "plasma")
 
 def colormap_lut(cmap: str = "jet") -> np.ndarray:
     """(256, 3) uint8 RGB table of a heat-map colour map: ``"jet"`` (OpenCV's, as
-    :data:`skinlab.gradcam.JET_LUT`) or one of :data:`COLORBLIND_SAFE`."""
+    :data:`skinlab.heatmap.JET_LUT`) or one of :data:`COLORBLIND_SAFE`."""
     if cmap == "jet":
         return JET_LUT
     if cmap not in COLORBLIND_SAFE:
@@ -65,7 +65,7 @@ def gradcam_overlays(images, cams, titles: Sequence[str] | None = None, masks=No
 
     ``images``: HxWx3 float in [0, 1] or uint8 (one, or a list/array of them). ``cams``: HxW in
     [0, 1], any resolution (stretched bilinearly over the image), drawn with
-    :func:`skinlab.gradcam.overlay` at weight ``alpha``. ``masks``: optional lesion masks (any
+    :func:`skinlab.heatmap.overlay` at weight ``alpha``. ``masks``: optional lesion masks (any
     resolution, nonzero = lesion) drawn as a white contour on the overlay. ``cmap``: ``"jet"``
     or a colour-blind-safe map (:data:`COLORBLIND_SAFE`); ``colorbar`` adds its scale, as the last
     axes of the figure.

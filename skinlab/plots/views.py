@@ -261,9 +261,9 @@ def _outline(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def heatmap_frame(image, cam, cmap: str = "jet", mask=None, alpha: float = 0.45,
                   size: tuple[int, int] = (224, 168)) -> Image.Image:
-    """The overlay of :func:`skinlab.gradcam.overlay` (``cmap``: ``"jet"`` or a colour-blind-safe
+    """The overlay of :func:`skinlab.heatmap.overlay` (``cmap``: ``"jet"`` or a colour-blind-safe
     matplotlib map such as ``"cividis"``), the lesion outline in white, and a colour bar."""
-    from skinlab.gradcam import overlay
+    from skinlab.heatmap import overlay
     from skinlab.plots.gradcam import _stretch, colormap_lut
 
     w, h = size
