@@ -1,4 +1,4 @@
-"""Run the benchmarks and write ``bench/results.md`` + ``bench/results.json``.
+"""Run the benchmarks and write ``results.md`` + ``results.json`` under ``_build/bench/``.
 
     python -m bench                 # data + training + gpu, full size (10,015 images)
     python -m bench --quick         # 1,000 images, smaller training runs
@@ -6,6 +6,10 @@
     python -m bench --course --skip-book --only course --class-size 30 --class-jobs 1 2   # a class
     python -m bench --only data     # one group: data, training, gpu, course
     python -m bench --threads 1     # one torch thread (steadier figures on a shared machine)
+    python -m bench --course --only course --record   # the tracked bench/results-course.{md,json}
+
+The tracked files in ``bench/`` change only with ``--record``: ``bench/results.{md,json}``, or
+``bench/results-GROUP.{md,json}`` for a single ``--only GROUP``.
 
 Every speed figure is a ratio against a baseline measured side by side in the same call.
 """
@@ -21,7 +25,19 @@ from pathlib import Path
 from bench.common import Row, Skipped, machine
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE.parent / "_build" / "bench"  # ignored by git: a plain run changes no tracked file
 GROUPS = ("data", "training", "gpu", "course")
+
+
+def output_files(groups, out: str | None = None, record: bool = False) -> tuple[Path, Path]:
+    """``(markdown, json)`` paths of a run: under ``out`` (default ``_build/bench/``) as
+    ``results.*``; with ``record``, the tracked ``bench/results.*``, or ``bench/results-GROUP.*``
+    when one group ran, so that recording one group keeps the others' figures."""
+    if record:
+        folder, stem = HERE, ("results" if len(groups) != 1 else f"results-{groups[0]}")
+    else:
+        folder, stem = Path(out) if out is not None else DEFAULT_OUT, "results"
+    return folder / f"{stem}.md", folder / f"{stem}.json"
 
 
 def _fmt(v, unit="") -> str:
@@ -73,7 +89,11 @@ def main(argv=None) -> int:
                    help="with --course: also grade a class of N students x 5 exercises (the issue's budget: 30)")
     p.add_argument("--class-jobs", type=int, nargs="+", default=[2],
                    help="with --class-size: the --jobs values to grade the class with (e.g. 1 2)")
-    p.add_argument("--out", default=str(HERE), help="folder for results.md / results.json (default bench/)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", default=None,
+                       help="folder for results.md / results.json (default: _build/bench/, not tracked)")
+    where.add_argument("--record", action="store_true",
+                       help="write the tracked bench/results.{md,json} (bench/results-GROUP.* for one --only GROUP)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's, one per core); 1 is steadier on a shared machine")
     args = p.parse_args(argv)
@@ -106,11 +126,11 @@ def main(argv=None) -> int:
         "quick": args.quick,
         "machine": info,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"meta": meta, "results": [r.as_dict() for r in results]}, indent=2) + "\n")
-    (out / "results.md").write_text(to_markdown(results, meta))
-    print(f"wrote {out / 'results.md'} and {out / 'results.json'}")
+    md, js = output_files(groups, args.out, args.record)
+    md.parent.mkdir(parents=True, exist_ok=True)
+    js.write_text(json.dumps({"meta": meta, "results": [r.as_dict() for r in results]}, indent=2) + "\n")
+    md.write_text(to_markdown(results, meta))
+    print(f"wrote {md} and {js}")
     return 0
 
 

@@ -1,5 +1,5 @@
 """Accuracy figures on the real HAM10000: the table behind the README and docs/PERFORMANCE.md,
-recorded from finished runs, with the command of each figure; and a small ensemble evaluator.
+recorded from finished runs, with the command of each figure; and an ensemble of finished runs.
 
     python -m bench.accuracy                       # the table: mean, min-max over seeds, n, command
     python -m bench.accuracy --markdown            # the same as a Markdown table (README, docs)
@@ -7,14 +7,17 @@ recorded from finished runs, with the command of each figure; and a small ensemb
     python -m bench.accuracy curve [KEY ...] [--png F]  # validation balanced accuracy against CPU minutes
     python -m bench.accuracy record KEY runs/a runs/b runs/c --where "2 CPU cores, idle"
     python -m bench.accuracy record-sweep KEY sweeps/gpu-lite2 L2_160_e12 L2_192_e12 --where ... --title ... --run-command ...
-    HAM10000_DIR=/path/to/ham10000 python -m bench.accuracy ensemble runs/a runs/b --tta
+    HAM10000_DIR=/path/to/ham10000 python -m bench.accuracy ensemble runs/a runs/b --tta [--logit-adjust]
 
-Every figure is on the lesion-level test split (64/16/20 of the seed's split, n = 2,004 with seed 0,
-as with the others: the split keeps each class's share), which each run looks at once: the epoch is chosen by validation
+Every figure is on the test part of the seed's lesion-level split at the default fractions
+(``skinlab.split.DEFAULT_FRACTIONS``; n = 2,004 with seed 0, as with the others: the split keeps
+each class's share), which each run looks at once: the epoch is chosen by validation
 balanced accuracy inside ``skinlab train``. ``bench.sweep`` reads the data from ``$HAM10000_DIR``
 like ``skinlab train`` does. Recorded runs live in ``bench/results-accuracy.json``
 (one entry per figure: its command with ``{seed}``, and per seed the test and validation numbers,
 the seconds and where it ran). Commands name the data by ``$HAM10000_DIR``, never by a path.
+``ensemble`` scores like ``python -m bench.sweep add`` then ``report --ensemble`` (the same
+functions: ``sweep.predict_run`` and ``sweep.scores``), without a sweep folder.
 """
 
 from __future__ import annotations
@@ -255,26 +258,18 @@ def curve_figure(found: dict):
     return fig
 
 
-def ensemble(run_dirs, data=None, tta=False, device="auto") -> dict:
-    """Test metrics of the mean of the runs' softmax outputs (the runs must share their split)."""
-    import numpy as np
+def ensemble(run_dirs, data=None, tta=False, device="auto", adjust=False, n_boot: int | None = 2000) -> dict:
+    """Test metrics of the mean of the runs' probabilities: ``bench.sweep.scores`` of the runs'
+    ``bench.sweep.predict_run`` arrays, so the figures and the check (the runs hold the same
+    validation and test images) are those of ``bench.sweep report --ensemble``."""
+    from bench import sweep
 
-    from skinlab import metrics
-    from skinlab.pipeline import load_run, predict_split, prepare_data
-
-    probs, y_ref, split_ref = [], None, None
-    for run in run_dirs:
-        model, cfg, dev = load_run(run, data, device)
-        prepared = prepare_data(cfg, log=None)
-        split = prepared.split.to_numpy()
-        if split_ref is not None and not np.array_equal(split, split_ref):
-            raise ValueError(f"{run}: its split differs from {run_dirs[0]}'s (another seed or fractions?)")
-        split_ref = split
-        y, p = predict_split(model, prepared, "test", dev, tta=tta)
-        y_ref = y if y_ref is None else y_ref
-        probs.append(p)
-    result = metrics.compute_metrics(y_ref, np.mean(probs, axis=0))
-    result.update({"runs": [str(r) for r in run_dirs], "tta": tta})
+    missing = [str(r) for r in run_dirs if not (Path(r) / "metrics.json").is_file()]
+    if missing:
+        raise ValueError(f"not a finished `skinlab train` run (no metrics.json): {', '.join(missing)}")
+    arrays = [sweep.predict_run(Path(run), data, device)[0] for run in run_dirs]
+    result = sweep.scores(arrays, adjust=adjust, n_boot=n_boot, tta=tta, names=[str(r) for r in run_dirs])
+    result.update({"runs": [str(r) for r in run_dirs], "tta": tta, "logit_adjust": adjust})
     return result
 
 
@@ -287,7 +282,8 @@ def main(argv=None) -> int:
     e = sub.add_parser("ensemble", help="test metrics of an ensemble of finished runs")
     e.add_argument("runs", nargs="+")
     e.add_argument("--data", default=None)
-    e.add_argument("--tta", action="store_true")
+    e.add_argument("--tta", action="store_true", help="mean of each run's flip-TTA probabilities")
+    e.add_argument("--logit-adjust", action="store_true", help="logit adjustment, tau chosen on validation")
     e.add_argument("--device", default="auto")
     sub.add_parser("commands", help="print the commands behind each accuracy figure")
     c = sub.add_parser("curve", help="validation balanced accuracy against minutes, per recorded run")
@@ -363,11 +359,28 @@ def main(argv=None) -> int:
         fig = record(args.key, args.runs, args.where, args.title, args.run_command, args.date, results)
         print(table({"figures": {args.key: fig}}))
         return 0
-    result = ensemble(args.runs, args.data, args.tta, args.device)
-    print(f"ensemble of {len(args.runs)}: accuracy {result['accuracy']:.3f}, balanced accuracy "
-          f"{result['balanced_accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f} (n={result['n']})")
-    print(json.dumps({k: result[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "per_class_recall")}, indent=1))
+    try:
+        result = ensemble(args.runs, args.data, args.tta, args.device, args.logit_adjust)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(ensemble_line(result))
+    print(json.dumps({k: result[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "per_class_recall",
+                                             "val_accuracy", "val_balanced_accuracy", "tau", "ci") if k in result},
+                     indent=1))
     return 0
+
+
+def ensemble_line(result: dict) -> str:
+    """One line: the ensemble's test figures, with their bootstrap interval where there is one."""
+    def cell(k):
+        ci = result.get("ci", {}).get(k)
+        return f"{result[k]:.3f}" + (f" (95 % bootstrap {ci[0]:.3f}–{ci[1]:.3f})" if ci else "")
+
+    adjusted = f", logit adjustment tau {result['tau']:+.2f} (chosen on validation)" if result.get("logit_adjust") else ""
+    return (f"ensemble of {len(result['runs'])}{' (flip TTA)' if result['tta'] else ''}{adjusted}: "
+            f"accuracy {cell('accuracy')}, balanced accuracy {cell('balanced_accuracy')}, "
+            f"macro-F1 {result['macro_f1']:.3f} (n={result['n_test']})")
 
 
 if __name__ == "__main__":

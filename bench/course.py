@@ -42,7 +42,7 @@ def _env(tmp: Path) -> dict:
 
 
 def _build(course: Path, env: dict) -> int:
-    code = "import sys; from pathlib import Path; from skinlab.bookbuild import build; sys.exit(build(Path(sys.argv[1])))"
+    code = "import sys; from pathlib import Path; from skinlab.course.bookbuild import build; sys.exit(build(Path(sys.argv[1])))"
     return subprocess.call([sys.executable, "-c", code, str(course)], cwd=course, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

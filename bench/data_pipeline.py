@@ -70,14 +70,14 @@ def _consume(batches) -> int:
 
 def skinlab_load(paths, cache_root, workers: int) -> torch.Tensor:
     """What ``skinlab train`` does once per run: the cache (built on the first run, read after)."""
-    from skinlab.cache import load_resized
+    from skinlab.data.cache import load_resized
 
     return load_resized(paths, SIZE, root=cache_root, workers=workers, progress=False)
 
 
 def skinlab_epoch(images, labels, mean, std, epoch: int) -> int:
     """One epoch as ``skinlab train`` runs it, over the loaded cache."""
-    from skinlab.cache import TensorBatchLoader
+    from skinlab.data.cache import TensorBatchLoader
     from skinlab.presets import BatchAugment
 
     loader = TensorBatchLoader(images, labels, batch_size=BATCH, shuffle=True,
@@ -93,7 +93,7 @@ def skinlab_first_epoch(paths, labels, cache_root, mean, std, workers: int) -> t
 
 
 def dataset(quick: bool) -> tuple[str, Path]:
-    from skinlab.synthetic import make_synthetic_ham10000
+    from skinlab.data.synthetic import make_synthetic_ham10000
 
     n = QUICK_N if quick else FULL_N
     root = bench_cache_root() / f"bench-fullres-{n}"

@@ -11,6 +11,10 @@ Every configuration is a dict of ``TrainConfig`` fields (``bench/grids/*.json``)
 ``NAME.json`` (config, seconds, test metrics) and ``NAME.npz`` (labels and probabilities of the
 validation and test splits, with and without flip TTA) land in ``--out``.
 
+Every figure is scored by ``skinlab.metrics`` and every ensemble is the mean of its runs'
+probabilities by ``skinlab.ensemble.mean_probabilities`` (which refuses runs that do not hold the
+same images), the path chapter 12 and ``python -m bench.accuracy ensemble`` take too.
+
 ``report`` chooses nothing on the test split: the logit-adjustment strength ``tau`` (logits minus
 ``tau * log(class prior)``, Menon et al. 2021) is the one with the best *validation* balanced accuracy.
 Runs named ``NAME_sSEED`` are also summarised per configuration over their seeds (mean, min–max),
@@ -36,15 +40,18 @@ from pathlib import Path
 import numpy as np
 
 from skinlab.data.layout import ENV_VAR
+from skinlab.ensemble import EnsembleError
 
 
-def save_predictions(run_dir: Path, out: Path, name: str, data: str | None = None) -> dict:
-    """``out/NAME.npz``: labels, image and lesion ids, and probabilities with and without flip TTA
-    of the validation and test splits, from the best weights of the finished run ``run_dir``."""
-    from skinlab.pipeline import load_run, predict_split, prepare_data
+def predict_run(run_dir: Path, data: str | None = None, device="auto") -> tuple[dict, object, object]:
+    """``(arrays, cfg, device)`` of the finished run ``run_dir``, from its best weights: labels,
+    image and lesion ids, and probabilities with and without flip TTA of the validation and test
+    splits (the arrays of ``NAME.npz``), its ``TrainConfig`` and the device it was scored on."""
+    from skinlab.pipeline import load_run, predict_split
 
-    model, run_cfg, device = load_run(run_dir, data)
-    prepared = prepare_data(run_cfg, log=None)
+    run = load_run(run_dir, data, device)
+    run_cfg, device = run.cfg, run.device
+    prepared = run.prepare_data()
     arrays = {}
     for split in ("val", "test"):
         # which images, and of which lesions: ensembles are bootstrapped over lesions
@@ -52,12 +59,18 @@ def save_predictions(run_dir: Path, out: Path, name: str, data: str | None = Non
         arrays[f"{split}_image_id"] = rows["image_id"].to_numpy(dtype=str)
         arrays[f"{split}_lesion_id"] = rows["lesion_id"].to_numpy(dtype=str)
         for tta in (False, True):
-            y, p = predict_split(model, prepared, split, device, tta=tta)
+            y, p = predict_split(run, prepared, split, tta=tta)
             arrays[f"{split}_y"] = y
             arrays[f"{split}_p{'_tta' if tta else ''}"] = p
+    return arrays, run_cfg, device
+
+
+def save_predictions(run_dir: Path, out: Path, name: str, data: str | None = None) -> dict:
+    """``out/NAME.npz``: the arrays of :func:`predict_run`; returns the run's device and config."""
+    arrays, run_cfg, device = predict_run(run_dir, data)
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / f"{name}.npz", **arrays)
-    return {"device": str(device)}
+    return {"device": str(device), "cfg": run_cfg}
 
 
 def train_one(name: str, cfg: dict, out: Path, threads: int) -> dict:
@@ -71,7 +84,7 @@ def train_one(name: str, cfg: dict, out: Path, threads: int) -> dict:
     result = train(TrainConfig(**cfg, out=str(run_dir), progress=False, figures=False))
     seconds = time.perf_counter() - t0
     saved = save_predictions(run_dir, out, name)
-    summary = {"name": name, "cfg": cfg, "seconds": round(seconds, 1), **saved,
+    summary = {"name": name, "cfg": cfg, "seconds": round(seconds, 1), "device": saved["device"],
                "best_epoch": result["best_epoch"], "synthetic": result["synthetic"],
                "test": {k: result[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")}}
     (out / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str))
@@ -87,10 +100,11 @@ def add_runs(run_dirs, out: Path, data: str | None = None) -> list[str]:
         if not (run / "metrics.json").is_file():
             raise SystemExit(f"{run}: not a finished run (no metrics.json)")
         metrics = json.loads((run / "metrics.json").read_text())
-        cfg = json.loads((run / "config.json").read_text())
         saved = save_predictions(run, out, run.name, data)
-        summary = {"name": run.name, "cfg": {k: cfg[k] for k in ("model", "image_size", "epochs", "lr", "seed") if k in cfg},
-                   "seconds": metrics.get("seconds"), **saved, "best_epoch": metrics.get("best_epoch"),
+        cfg = saved["cfg"]  # the run's configuration as skinlab reads it back (pipeline.load_run)
+        summary = {"name": run.name, "cfg": {"model": cfg.model, "image_size": cfg.resolved_image_size(),
+                                             "epochs": cfg.epochs, "lr": cfg.lr, "seed": cfg.seed},
+                   "seconds": metrics.get("seconds"), "device": saved["device"], "best_epoch": metrics.get("best_epoch"),
                    "synthetic": metrics.get("synthetic", False),
                    "test": {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1") if k in metrics}}
         (out / f"{run.name}.json").write_text(json.dumps(summary, indent=1, default=str))
@@ -134,47 +148,57 @@ def _prior(y):
 
 def logit_adjust(val_y, val_p, test_p, taus=np.linspace(-1, 2, 61)):
     """(tau, adjusted test predictions): tau maximises validation balanced accuracy."""
-    from sklearn.metrics import balanced_accuracy_score
+    from skinlab.metrics import balanced_accuracy
 
     log_prior = np.log(_prior(val_y))
-    scores = [balanced_accuracy_score(val_y, (np.log(val_p + 1e-12) - t * log_prior).argmax(1)) for t in taus]
+    scores = [balanced_accuracy(val_y, (np.log(val_p + 1e-12) - t * log_prior).argmax(1)) for t in taus]
     tau = float(taus[int(np.argmax(scores))])
     return tau, (np.log(test_p + 1e-12) - tau * log_prior).argmax(1)
 
 
 def _scores(y, pred) -> str:
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+    from skinlab.metrics import compute_metrics
 
-    return f"{accuracy_score(y, pred):.3f} / {balanced_accuracy_score(y, pred):.3f}"
+    m = compute_metrics(y, pred)
+    return f"{m['accuracy']:.3f} / {m['balanced_accuracy']:.3f}"
 
 
-def scores(zs: list, adjust: bool = False, n_boot: int | None = None) -> dict:
-    """Validation and test accuracy / balanced accuracy of the mean flip-TTA probabilities of the
-    runs ``zs`` (their ``.npz``; one run scores itself). ``adjust``: logit adjustment with ``tau``
-    chosen on validation. ``n_boot``: a 95 % bootstrap interval of the test figures, resampling
-    lesions (``skinlab.metrics.bootstrap_metrics``), where the runs stored their lesion ids."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+def scores(zs: list, adjust: bool = False, n_boot: int | None = None, tta: bool = True, names=None) -> dict:
+    """Validation and test metrics of the mean flip-TTA probabilities (``tta=False``: without
+    flips) of the runs ``zs`` (their ``.npz``, or the dicts of :func:`predict_run`; one run scores
+    itself), averaged by ``skinlab.ensemble.mean_probabilities`` and scored by
+    ``skinlab.metrics.compute_metrics``: ``accuracy``, ``balanced_accuracy``, ``macro_f1``,
+    ``per_class_recall``, ``val_accuracy``, ``val_balanced_accuracy``, ``tau``, ``n_test``.
+    ``adjust``: logit adjustment with ``tau`` chosen on validation. ``n_boot``: ``ci``, a 95 %
+    bootstrap interval of the test figures, resampling lesions (``skinlab.metrics.bootstrap_metrics``),
+    where the runs stored their lesion ids. ``names`` name the runs in the error (a
+    ``skinlab.ensemble.EnsembleError``, a ``ValueError``) raised when they hold other images."""
+    from skinlab.ensemble import mean_probabilities
+    from skinlab.metrics import bootstrap_metrics, compute_metrics
 
-    # the same images in the same order (the ids, where the runs stored them; else the labels)
-    keys = [k for k in ("val_image_id", "test_image_id") if all(k in z.files for z in zs)] or ["val_y", "test_y"]
-    if any(not np.array_equal(z[k], zs[0][k]) for z in zs for k in keys):
-        raise SystemExit("the runs of an ensemble must share their split (same seed and fractions)")
+    def has(key):
+        return all(key in z for z in zs)
+
+    p_key = "_p_tta" if tta else "_p"
+    mean = {}
+    for split in ("val", "test"):
+        try:  # the same images in the same order: the ids where the runs stored them, and the labels
+            mean[split] = mean_probabilities(
+                [z[f"{split}{p_key}"] for z in zs], labels=[z[f"{split}_y"] for z in zs],
+                image_ids=[z[f"{split}_image_id"] for z in zs] if has(f"{split}_image_id") else None, names=names)
+        except EnsembleError as exc:
+            raise EnsembleError(f"{split} split: {exc}") from None
     val_y, test_y = zs[0]["val_y"], zs[0]["test_y"]
-    val_p = np.mean([z["val_p_tta"] for z in zs], 0)
-    test_p = np.mean([z["test_p_tta"] for z in zs], 0)
     tau = 0.0
-    val_pred, test_pred = val_p.argmax(1), test_p.argmax(1)
+    val_pred, test_pred = mean["val"].argmax(1), mean["test"].argmax(1)
     if adjust:
-        tau, test_pred = logit_adjust(val_y, val_p, test_p)
-        val_pred = (np.log(val_p + 1e-12) - tau * np.log(_prior(val_y))).argmax(1)
-    out = {"accuracy": float(accuracy_score(test_y, test_pred)),
-           "balanced_accuracy": float(balanced_accuracy_score(test_y, test_pred)),
-           "val_accuracy": float(accuracy_score(val_y, val_pred)),
-           "val_balanced_accuracy": float(balanced_accuracy_score(val_y, val_pred)),
+        tau, test_pred = logit_adjust(val_y, mean["val"], mean["test"])
+        val_pred = (np.log(mean["val"] + 1e-12) - tau * np.log(_prior(val_y))).argmax(1)
+    test, val = compute_metrics(test_y, test_pred), compute_metrics(val_y, val_pred)
+    out = {**{k: test[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "per_class_recall")},
+           "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
            "tau": tau, "n_test": int(len(test_y))}
-    if n_boot and "test_lesion_id" in zs[0].files:
-        from skinlab.metrics import bootstrap_metrics
-
+    if n_boot and "test_lesion_id" in zs[0]:
         b = bootstrap_metrics(test_y, test_pred, zs[0]["test_lesion_id"], n_boot=n_boot)
         out["ci"] = {k: [round(b[k]["low"], 4), round(b[k]["high"], 4)] for k in ("accuracy", "balanced_accuracy")}
     return out
@@ -241,8 +265,10 @@ def _ensemble_by_seed(out: Path, names: list[str], n_boot: int = 2000) -> list[s
             "|---|---|---|---|---|---|"]
     results = []
     for seed in seeds:
-        zs = [np.load(run_file(out, n, seed)) for n in names]
-        raw, adj = scores(zs, n_boot=n_boot), scores(zs, adjust=True, n_boot=n_boot)
+        files = [run_file(out, n, seed) for n in names]
+        zs = [np.load(f) for f in files]
+        stems = [f.stem for f in files]
+        raw, adj = scores(zs, n_boot=n_boot, names=stems), scores(zs, adjust=True, n_boot=n_boot, names=stems)
         results.append((raw, adj))
 
         def cell(r, k):
@@ -279,7 +305,7 @@ def report(out: Path, ensemble: list[str] | None = None, ensemble_by_seed: list[
                     f"{_scores(z['test_y'], adj)} ({tau:+.2f}) |")
     if ensemble:
         zs = [np.load(out / f"{n}.npz") for n in ensemble]
-        raw, adj = scores(zs), scores(zs, adjust=True)
+        raw, adj = scores(zs, names=ensemble), scores(zs, adjust=True, names=ensemble)
         rows.append(f"| ensemble of {len(zs)} | {' + '.join(ensemble)} | | | | "
                     f"{raw['accuracy']:.3f} / {raw['balanced_accuracy']:.3f} | "
                     f"{adj['accuracy']:.3f} / {adj['balanced_accuracy']:.3f} ({adj['tau']:+.2f}) |")
@@ -315,6 +341,14 @@ def main(argv=None) -> int:
     rep.add_argument("--ensemble-by-seed", nargs="+", default=None, metavar="NAME",
                      help="for each seed S with every NAME_sS: the ensemble of those runs, then mean and range over seeds")
     args = p.parse_args(argv)
+    try:
+        return _command(args)
+    except EnsembleError as exc:  # a reader's mistake (runs of other splits in one ensemble): one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _command(args) -> int:
     if args.command == "run":
         return run_grid(args.grid, args.out, args.parallel, args.deadline, args.data, args.threads)
     if args.command == "add":

@@ -1,7 +1,9 @@
 """Benchmark 2: images/s of the real training loop against pure compute.
 
 Real loop: ``engine.train_one_epoch`` over a ``TensorBatchLoader`` of uint8 images with
-``BatchAugment`` (flip + rotation + normalise), as ``skinlab train`` runs it.
+``BatchAugment`` (flip + rotation + normalise), as ``skinlab train`` runs it: the run's optimiser
+(``engine.make_optimizer`` over ``pipeline.param_groups``), AMP decision (``engine.grad_scaler``:
+none on the CPU) and memory format (``models.prefers_channels_last``).
 Pure compute: forward + backward + optimiser step over slices of a float tensor that is already
 augmented, normalised and resident in memory — the ceiling for any data pipeline.
 The two alternate (several rounds, best of each) so that a change in the machine's load hits both.
@@ -11,6 +13,7 @@ Random init and random pixels: the cost does not depend on the values.
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -18,55 +21,79 @@ from torch import nn
 from bench.common import Row, timed
 
 BATCH = 64
+DEVICE = torch.device("cpu")  # the CPU benchmark; bench/gpu.py times the CUDA path
+LR = 1e-4  # random pixels and labels: the rate changes no cost, a small one keeps the loss finite
 
 
-def _setup(name: str, size: int, n: int, seed: int = 0):
-    from skinlab.models import build_model
+@dataclass
+class Setup:
+    images: torch.Tensor
+    labels: torch.Tensor
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    scaler: "torch.amp.GradScaler | None"
+    channels_last: bool
+
+
+def _setup(name: str, size: int, n: int, seed: int = 0, device=DEVICE) -> Setup:
+    """Random uint8 images and labels, and the model, optimiser, loss scaler and memory format
+    that ``skinlab train`` would use for model ``name`` on ``device``."""
+    from skinlab import engine
+    from skinlab.config import TrainConfig
+    from skinlab.models import build_model, prefers_channels_last
+    from skinlab.pipeline import param_groups
 
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, 7, (n,), generator=g)
-    model = build_model(name, num_classes=7, pretrained=False, allow_random_init=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    return images, labels, model, opt
+    model = build_model(name, num_classes=7, pretrained=False, allow_random_init=True).to(device)
+    channels_last = prefers_channels_last(name, device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = engine.make_optimizer(param_groups(model, LR), LR, TrainConfig.weight_decay)
+    return Setup(images, labels, model, opt, engine.grad_scaler(device), channels_last)
 
 
-def real_loop(model, opt, images, labels, epoch: int) -> int:
-    from skinlab.cache import TensorBatchLoader
-    from skinlab.engine import train_one_epoch
+def _augment(s: Setup):
     from skinlab.presets import BatchAugment
+
+    return BatchAugment((0.5,) * 3, (0.25,) * 3, train=True, channels_last=s.channels_last)
+
+
+def real_loop(s: Setup, images, labels, epoch: int) -> int:
+    from skinlab.data.cache import TensorBatchLoader
+    from skinlab.engine import train_one_epoch
 
     loader = TensorBatchLoader(images, labels, batch_size=BATCH, shuffle=True,
                                generator=torch.Generator().manual_seed(epoch))
-    augment = BatchAugment((0.5,) * 3, (0.25,) * 3, train=True)
-    train_one_epoch(model, loader, nn.CrossEntropyLoss(), opt, "cpu", batch_transform=augment,
-                    generator=torch.Generator().manual_seed(epoch))
+    train_one_epoch(s.model, loader, nn.CrossEntropyLoss(), s.opt, DEVICE, batch_transform=_augment(s),
+                    generator=torch.Generator().manual_seed(epoch), scaler=s.scaler)
     return len(labels)
 
 
-def pure_compute(model, opt, x: torch.Tensor, labels) -> int:
+def pure_compute(s: Setup, x: torch.Tensor, labels) -> int:
+    """Forward, backward and step over slices of ``x``, in float32 as on the CPU (no scaler there)."""
     criterion = nn.CrossEntropyLoss()
-    model.train()
+    s.model.train()
     for i in range(0, len(x), BATCH):
-        opt.zero_grad(set_to_none=True)
-        loss = criterion(model(x[i : i + BATCH]), labels[i : i + BATCH])
+        s.opt.zero_grad(set_to_none=True)
+        loss = criterion(s.model(x[i : i + BATCH]), labels[i : i + BATCH])
         loss.backward()
-        opt.step()
+        s.opt.step()
     return len(labels)
 
 
 def measure(name: str, size: int, n: int, rounds: int = 3) -> Row:
-    from skinlab.presets import BatchAugment
-
-    images, labels, model, opt = _setup(name, size, n)
+    s = _setup(name, size, n)
+    images, labels = s.images, s.labels
     # Pre-augmented once, outside the timing: the ideal pipeline costs nothing.
-    resident = BatchAugment((0.5,) * 3, (0.25,) * 3, train=True)(images, generator=torch.Generator().manual_seed(1))
-    real_loop(model, opt, images[: 4 * BATCH], labels[: 4 * BATCH], 0)  # warm-up
-    pure_compute(model, opt, resident[: 4 * BATCH], labels[: 4 * BATCH])
+    resident = _augment(s)(images, generator=torch.Generator().manual_seed(1))
+    real_loop(s, images[: 4 * BATCH], labels[: 4 * BATCH], 0)  # warm-up
+    pure_compute(s, resident[: 4 * BATCH], labels[: 4 * BATCH])
     real_s, pure_s = [], []
     for r in range(rounds):
-        pure_s.append(timed(pure_compute, model, opt, resident, labels)[0])
-        real_s.append(timed(real_loop, model, opt, images, labels, r)[0])
+        pure_s.append(timed(pure_compute, s, resident, labels)[0])
+        real_s.append(timed(real_loop, s, images, labels, r)[0])
     real, pure = n / min(real_s), n / min(pure_s)
     # The ratio of each adjacent pair, then their median: on a shared machine the load drifts
     # between rounds, and a pair measured back to back sees nearly the same load.

@@ -71,6 +71,26 @@ def _check_labels(y: torch.Tensor, num_outputs: int) -> None:
         )
 
 
+def grad_scaler(device, amp: bool | str = "auto") -> "torch.amp.GradScaler | None":
+    """The loss scaler for mixed-precision training on ``device``, or None: train in float32.
+
+    The one AMP decision of the project (``fit``, hence ``skinlab train``, and the benchmarks ask
+    it): float16 autocast with a ``GradScaler`` on CUDA only, where it pays (tensor cores);
+    ``amp="auto"`` turns it on there, ``False`` off; on CPU and MPS training stays float32
+    whatever ``amp`` says. :func:`train_one_epoch` autocasts exactly when it is given a scaler.
+    """
+    device = torch.device(device)
+    wanted = device.type == "cuda" if amp == "auto" else bool(amp)
+    return torch.amp.GradScaler("cuda") if wanted and device.type == "cuda" else None
+
+
+def make_optimizer(params, lr: float, weight_decay: float = 1e-4) -> torch.optim.Optimizer:
+    """The training optimiser: AdamW over ``params`` (parameters, or parameter groups such as
+    ``pipeline.param_groups`` gives, each with its own ``lr``). ``skinlab train`` and the
+    benchmarks build it here, so a benchmark times the optimiser a run uses."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
 def _autocast(device: torch.device, enabled: bool):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
@@ -243,8 +263,8 @@ def fit(
         train_transform.to(device)
     if eval_transform is not None and hasattr(eval_transform, "to"):
         eval_transform.to(device)
-    use_amp = (device.type == "cuda") if amp == "auto" else bool(amp)
-    scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
+    scaler = grad_scaler(device, amp)
+    use_amp = scaler is not None  # validation autocasts like training
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and is_main:
         for orphan in out.glob(f".*.pt{TEMP_MARK}*"):  # left by a run killed while saving

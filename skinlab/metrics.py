@@ -47,6 +47,22 @@ def compute_metrics(y_true, y_prob, class_names=CLASSES) -> dict:
     return out
 
 
+def balanced_accuracy(y_true, y_pred, num_classes: int = len(CLASSES)) -> float:
+    """Mean recall over the classes present in ``y_true``: the ``balanced_accuracy`` of
+    :func:`compute_metrics` (and of scikit-learn's ``balanced_accuracy_score``), without the other
+    metrics. For loops that score many candidate predictions (choosing a threshold or a ``tau``)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D and of one length (got {y_true.shape} and {y_pred.shape})")
+    if not len(y_true):
+        raise ValueError("no labels to score")
+    counts = np.bincount(y_true, minlength=num_classes)
+    hits = np.bincount(y_true[y_true == y_pred], minlength=num_classes)
+    present = counts > 0
+    return float((hits[present] / counts[present]).mean())
+
+
 def majority_baseline(train_labels, test_labels, num_classes: int = len(CLASSES)) -> dict:
     """Scores of always predicting the training split's most frequent class."""
     train = np.asarray(train_labels, dtype=np.int64)
@@ -138,3 +154,18 @@ def format_interval(stat: dict, digits: int = 3) -> str:
     if np.isnan(stat["low"]):
         return f"{stat['value']:.{digits}f}"
     return f"{stat['value']:.{digits}f} ({stat['low']:.{digits}f}\u2013{stat['high']:.{digits}f})"
+
+
+def metrics_table(runs: dict, baseline: dict | None = None):
+    """A DataFrame of the headline test metrics of ``{label: compute_metrics dict}``, rounded to
+    three decimals, with the :func:`majority_baseline` ``baseline`` first when given."""
+    import pandas as pd
+
+    rows = {}
+    if baseline is not None:
+        rows[f"majority baseline (always {baseline['class']})"] = {
+            "accuracy": baseline["accuracy"], "balanced accuracy": baseline["balanced_accuracy"]}
+    for label, m in runs.items():
+        rows[label] = {"accuracy": m["accuracy"], "balanced accuracy": m["balanced_accuracy"],
+                       "macro-F1": m.get("macro_f1"), "ROC AUC (OvR)": m.get("roc_auc_ovr")}
+    return pd.DataFrame(rows).T.astype(float).round(3)

@@ -12,7 +12,7 @@ from sklearn.metrics import balanced_accuracy_score
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench import sweep  # noqa: E402
+from bench import accuracy, sweep  # noqa: E402
 
 
 def _probs(y, rng, skew):
@@ -60,11 +60,21 @@ def test_sweep_runs_a_grid_and_reports_it(tmp_path, synth_dir, private_cache):
     other = tmp_path / "grid2.json"
     other.write_text(json.dumps({"c": {"model": "lenet", "epochs": 1, "seed": 1}}))
     assert sweep.main(["run", str(other), "--out", str(out), "--data", str(synth_dir), "--threads", "1"]) == 0
-    with pytest.raises(SystemExit, match="share their split"):  # seed 1 is another split
+    with pytest.raises(ValueError, match="share their split"):  # seed 1 is another split
         sweep.report(out, ensemble=["a", "c"])
+    # `bench.accuracy ensemble` scores finished runs with the same functions as add + report
+    direct = accuracy.ensemble([out / "a", out / "b"], data=str(synth_dir), tta=True, n_boot=None)
+    reported = sweep.scores([np.load(out / "a.npz"), np.load(out / "b.npz")])
+    for key in ("accuracy", "balanced_accuracy", "val_accuracy", "val_balanced_accuracy", "macro_f1"):
+        assert direct[key] == pytest.approx(reported[key], abs=1e-9), key
+    with pytest.raises(ValueError, match="share their split"):
+        accuracy.ensemble([out / "a", out / "c"], data=str(synth_dir))
     # a finished run brought in with `add` is scored from the same best weights: same arrays
     added = tmp_path / "added"
     assert sweep.main(["add", str(out / "a"), "--out", str(added), "--data", str(synth_dir)]) == 0
+    # its summary describes the run as skinlab reads it back (LeNet's default size resolved)
+    assert json.loads((added / "a.json").read_text())["cfg"] == {"model": "lenet", "image_size": 32, "epochs": 1,
+                                                                   "lr": 3e-3, "seed": 0}
     z, z2 = np.load(out / "a.npz"), np.load(added / "a.npz")
     assert set(z.files) == set(z2.files) and "test_lesion_id" in z.files
     for key in z.files:
@@ -106,7 +116,7 @@ def test_ensemble_scores_are_those_of_the_mean_probabilities_with_a_lesion_boots
     tau, pred = sweep.logit_adjust(y_val, np.mean([z["val_p_tta"] for z in zs], 0), mean_p)
     assert adjusted["tau"] == tau and adjusted["balanced_accuracy"] == balanced_accuracy_score(y_test, pred)
     other = _fake_run(tmp_path, "other", y_val, _labels(rng, 300), rng, skew=1.0)
-    with pytest.raises(SystemExit, match="share their split"):
+    with pytest.raises(ValueError, match="share their split"):
         sweep.scores(zs + [other])
     # same labels, other images (another seed's split can have identical label vectors): refused
     ids = np.array([f"ISIC_{i}" for i in range(300)])
@@ -114,9 +124,97 @@ def test_ensemble_scores_are_those_of_the_mean_probabilities_with_a_lesion_boots
         z = dict(np.load(tmp_path / "m0.npz"))
         z["test_image_id"], z["val_image_id"] = order, np.array([f"V{i}" for i in range(400)])
         np.savez(tmp_path / f"{name}.npz", **z)
-    with pytest.raises(SystemExit, match="share their split"):
-        sweep.scores([np.load(tmp_path / "x.npz"), np.load(tmp_path / "y.npz")])
+    with pytest.raises(ValueError, match="test split: .*share their split.*image ids of y differ from x's"):
+        sweep.scores([np.load(tmp_path / "x.npz"), np.load(tmp_path / "y.npz")], names=["x", "y"])
     assert sweep.scores([np.load(tmp_path / "x.npz"), np.load(tmp_path / "x.npz")])["n_test"] == 300
+
+
+def test_scores_report_skinlab_metrics_of_the_chosen_probabilities_against_sklearn(tmp_path):
+    """``scores`` goes through skinlab.metrics; sklearn is the oracle. ``tta=False`` scores the
+    plain probabilities, the default the flip-TTA ones."""
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    rng = np.random.default_rng(5)
+    y_val, y_test = _labels(rng, 300), _labels(rng, 260)
+    zs = []
+    for k in range(2):
+        z = dict(_fake_run(tmp_path, f"t{k}", y_val, y_test, rng, skew=1.0))
+        z["test_p"], z["val_p"] = _probs(y_test, rng, skew=3.0), _probs(y_val, rng, skew=3.0)  # another model
+        zs.append(z)
+    for tta, key in ((True, "_p_tta"), (False, "_p")):
+        r = sweep.scores(zs, tta=tta)
+        test_pred = np.mean([z["test" + key] for z in zs], 0).argmax(1)
+        val_pred = np.mean([z["val" + key] for z in zs], 0).argmax(1)
+        assert r["accuracy"] == pytest.approx(accuracy_score(y_test, test_pred), abs=1e-12)
+        assert r["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y_test, test_pred), abs=1e-12)
+        assert r["macro_f1"] == pytest.approx(f1_score(y_test, test_pred, labels=range(7), average="macro",
+                                                       zero_division=0), abs=1e-12)
+        recall = recall_score(y_test, test_pred, labels=range(7), average=None, zero_division=0)
+        assert list(r["per_class_recall"].values()) == pytest.approx(list(recall), abs=1e-12)
+        assert r["val_balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y_val, val_pred), abs=1e-12)
+    assert sweep.scores(zs, tta=False)["accuracy"] != sweep.scores(zs)["accuracy"]  # the two really differ
+
+
+def test_report_of_runs_from_other_splits_is_one_line_and_exit_2(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    y_val, y_test = _labels(rng, 120), _labels(rng, 90)
+    for name, first in (("x", 0), ("y", 1000)):
+        _fake_run(tmp_path, name, y_val, y_test, rng, skew=1.0)
+        z = dict(np.load(tmp_path / f"{name}.npz"))
+        z["val_image_id"] = np.array([f"V{i}" for i in range(120)])
+        z["test_image_id"] = np.array([f"ISIC_{first + i}" for i in range(90)])  # same labels, other images
+        np.savez(tmp_path / f"{name}.npz", **z)
+    assert sweep.main(["report", str(tmp_path), "--ensemble", "x", "y"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: test split: ") and "image ids of y differ from x's" in err
+
+
+def _arrays(y_val, y_test, rng, skew, first_id=0):
+    """What ``sweep.predict_run`` returns for a finished run (made-up probabilities)."""
+    arrays = {"val_y": y_val, "test_y": y_test,
+              "val_image_id": np.array([f"V{i}" for i in range(len(y_val))]),
+              "test_image_id": np.array([f"ISIC_{first_id + i}" for i in range(len(y_test))]),
+              "test_lesion_id": np.array([f"L{i // 2}" for i in range(len(y_test))])}
+    for split, y in (("val", y_val), ("test", y_test)):
+        arrays[f"{split}_p"], arrays[f"{split}_p_tta"] = _probs(y, rng, skew), _probs(y, rng, skew)
+    return arrays
+
+
+def test_accuracy_ensemble_is_sweep_scores_of_the_runs_predictions(tmp_path, monkeypatch, capsys):
+    """``python -m bench.accuracy ensemble`` takes the path of ``bench.sweep add`` + ``report``:
+    the runs' ``predict_run`` arrays, scored by ``sweep.scores`` (same figures, same checks)."""
+    rng = np.random.default_rng(7)
+    y_val, y_test = _labels(rng, 200), _labels(rng, 160)
+    fake = {"r0": _arrays(y_val, y_test, rng, 1.0), "r1": _arrays(y_val, y_test, rng, 2.0),
+            "other": _arrays(y_val, y_test, rng, 1.0, first_id=5000)}
+    for name in fake:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text("{}")
+    calls = []
+
+    def predict_run(run, data=None, device="auto"):
+        calls.append((Path(run).name, data, device))
+        return fake[Path(run).name], None, device
+
+    monkeypatch.setattr(sweep, "predict_run", predict_run)
+    runs = [tmp_path / "r0", tmp_path / "r1"]
+    for tta in (False, True):
+        for adjust in (False, True):
+            got = accuracy.ensemble(runs, data="D", tta=tta, device="cpu", adjust=adjust, n_boot=200)
+            want = sweep.scores([fake["r0"], fake["r1"]], adjust=adjust, n_boot=200, tta=tta)
+            assert {k: got[k] for k in want} == want
+    assert calls[:2] == [("r0", "D", "cpu"), ("r1", "D", "cpu")]
+    with pytest.raises(ValueError, match="image ids of .*other differ"):
+        accuracy.ensemble(runs + [tmp_path / "other"])
+    assert accuracy.main(["ensemble", str(runs[0]), str(tmp_path / "other")]) == 2
+    assert "share their split" in capsys.readouterr().err
+    assert accuracy.main(["ensemble", str(runs[0]), str(tmp_path / "missing")]) == 2
+    assert "no metrics.json" in capsys.readouterr().err
+    assert accuracy.main(["ensemble", *map(str, runs), "--tta", "--logit-adjust"]) == 0
+    out = capsys.readouterr().out
+    r = sweep.scores([fake["r0"], fake["r1"]], adjust=True, n_boot=2000)
+    assert out.startswith(f"ensemble of 2 (flip TTA), logit adjustment tau {r['tau']:+.2f}")
+    assert f"balanced accuracy {r['balanced_accuracy']:.3f} (95 % bootstrap" in out
 
 
 def test_report_groups_runs_by_seed_and_ensembles_each_seed(tmp_path):

@@ -163,3 +163,66 @@ def test_select_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             select_device("cuda")
+
+
+def test_grad_scaler_is_the_one_amp_decision():
+    """AMP (a GradScaler, hence float16 autocast in train_one_epoch) on CUDA only: never on the CPU,
+    whatever ``amp`` asks; ``amp=False`` turns it off on CUDA too."""
+    from skinlab.engine import grad_scaler
+
+    for amp in ("auto", True, False):
+        assert grad_scaler("cpu", amp) is None
+        assert grad_scaler(torch.device("cpu"), amp) is None
+    if torch.cuda.is_available():
+        assert isinstance(grad_scaler("cuda"), torch.amp.GradScaler) and grad_scaler("cuda", False) is None
+
+
+def test_fit_takes_its_scaler_from_grad_scaler(monkeypatch):
+    """``fit`` (hence ``skinlab train``) asks the same function as the benchmarks."""
+    from skinlab import engine
+
+    asked = []
+
+    def spy(device, amp="auto"):
+        asked.append((torch.device(device).type, amp))
+        return None
+
+    monkeypatch.setattr(engine, "grad_scaler", spy)
+    x, y = data(16)
+    model = LeNet()
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    fit(model, loader, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.01), 1, "cpu",
+        amp=False, progress=False, log=None)
+    assert asked == [("cpu", False)]
+
+
+def test_make_optimizer_is_adamw_over_the_given_groups():
+    from skinlab.engine import make_optimizer
+    from skinlab.pipeline import param_groups
+
+    model = LeNet()
+    groups = param_groups(model, 1e-3, backbone_lr=1e-4)
+    opt = make_optimizer(groups, 1e-3, weight_decay=0.05)
+    assert type(opt) is torch.optim.AdamW
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 1e-4]  # each group keeps its rate
+    assert all(g["weight_decay"] == 0.05 for g in opt.param_groups)
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+
+
+def test_skinlab_train_builds_its_optimiser_with_make_optimizer(tmp_path, synth_dir, monkeypatch):
+    """The benchmarks time ``make_optimizer``'s optimiser because a run trains with it."""
+    from skinlab import engine
+    from skinlab.pipeline import TrainConfig, train
+
+    built = []
+    real = engine.make_optimizer
+
+    def spy(params, lr, weight_decay=1e-4):
+        opt = real(params, lr, weight_decay)
+        built.append((lr, weight_decay, [g["lr"] for g in opt.param_groups]))
+        return opt
+
+    monkeypatch.setattr(engine, "make_optimizer", spy)
+    train(TrainConfig(data=str(synth_dir), out=str(tmp_path / "run"), epochs=1, lr=2e-3, backbone_lr=5e-4,
+                      weight_decay=0.03, device="cpu", progress=False, figures=False), log=None)
+    assert built == [(2e-3, 0.03, [2e-3, 5e-4])]  # the head at lr, the rest at backbone_lr

@@ -38,6 +38,29 @@ def test_absent_class_in_truth():
     assert len(m["confusion_matrix"]) == 7
 
 
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")  # the oracle, on purpose
+@pytest.mark.parametrize("seed", range(4))
+def test_balanced_accuracy_alone_equals_sklearn_and_compute_metrics(seed):
+    from skinlab.metrics import balanced_accuracy
+
+    y, p = random_probs(n=200, seed=seed)
+    rng = np.random.default_rng(seed)
+    y = np.where(y == seed + 2, 0, y)  # one class absent from the truth, still predicted
+    preds = [p.argmax(1), rng.integers(0, 7, len(y)), np.zeros_like(y)]  # incl. a majority-only predictor
+    for pred in preds:
+        assert balanced_accuracy(y, pred) == pytest.approx(skm.balanced_accuracy_score(y, pred), abs=1e-12)
+        assert balanced_accuracy(y, pred) == pytest.approx(compute_metrics(y, pred)["balanced_accuracy"], abs=1e-12)
+
+
+def test_balanced_accuracy_rejects_mismatched_or_empty_input():
+    from skinlab.metrics import balanced_accuracy
+
+    with pytest.raises(ValueError, match="1-D and of one length"):
+        balanced_accuracy([0, 1, 2], [0, 1])
+    with pytest.raises(ValueError, match="no labels"):
+        balanced_accuracy([], [])
+
+
 def test_labels_instead_of_probabilities_have_no_auc():
     m = compute_metrics([0, 1, 2], [0, 1, 1])
     assert "roc_auc_ovr" not in m and m["accuracy"] == pytest.approx(2 / 3)
@@ -122,3 +145,17 @@ def test_bootstrap_interval_contains_the_value_and_narrows_with_more_lesions():
 def test_bootstrap_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="differ in length"):
         bootstrap_metrics([0, 1], [0, 1], ["a"])
+
+
+def test_metrics_table_puts_the_baseline_first_and_rounds():
+    from skinlab.metrics import metrics_table
+
+    y_true = np.array([0, 0, 1, 1, 2, 5, 5, 5])
+    m = compute_metrics(y_true, np.eye(7)[[0, 1, 1, 1, 2, 5, 5, 0]])
+    base = majority_baseline(y_true, y_true)
+    table = metrics_table({"model": m}, base)
+    assert list(table.index) == [f"majority baseline (always {base['class']})", "model"]
+    assert table.loc["model", "accuracy"] == round(m["accuracy"], 3)
+    assert table.loc["model", "balanced accuracy"] == round(m["balanced_accuracy"], 3)
+    assert np.isnan(table.iloc[0]["macro-F1"])  # the baseline has no F1 in the table
+    assert list(metrics_table({"model": m}).index) == ["model"]
