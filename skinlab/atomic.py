@@ -1,5 +1,8 @@
 """Files written whole or not at all: checkpoints, JSON and figures of a run folder.
 
+Also :func:`exclusive`: one process at a time in a folder (the book executes chapters side by side,
+and two of them may ask for the same cached run).
+
 A reader (a resumed run, the book, another process) never sees half a file: :func:`atomic_write`
 writes a temporary file in the target's folder, flushes it to disk, then renames it over the
 target (``os.replace`` is atomic within one file system). A failure, ``KeyboardInterrupt``
@@ -14,7 +17,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["TEMP_MARK", "atomic_write", "write_json"]
+__all__ = ["TEMP_MARK", "atomic_write", "exclusive", "write_json"]
 
 # Temporary files are ``.<name>.tmp-<pid>-<random>``: hidden, and easy to find when a killed
 # process left one behind (``engine.fit`` removes stale ``.*.pt.tmp-*``).
@@ -48,3 +51,27 @@ def write_json(obj, path: str | os.PathLike) -> Path:
     with atomic_write(path, "w") as handle:
         handle.write(text)
     return Path(path)
+
+
+@contextmanager
+def exclusive(path: str | os.PathLike):
+    """``with exclusive(folder):`` one process at a time, on this machine, in ``folder``.
+
+    An advisory lock (``fcntl.flock``) on ``<folder>.lock`` beside it: a second process blocks
+    until the first leaves, then sees what it wrote. The lock goes with the process that holds it
+    (a killed holder frees it), so a crash never leaves the folder locked. Where ``fcntl`` does not
+    exist (Windows) it only runs the body.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: one process at a time is the caller's care
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,6 +1,6 @@
 """The book builds (quick profile, warnings as errors) and its pages are complete and clean.
 
-Builds into the repository's ``_build`` through ``skinlab.bookbuild`` (what ``make book`` runs),
+Builds into the repository's ``_build`` through ``skinlab.course.bookbuild`` (what ``make book`` runs),
 so a local rerun reuses the Jupyter cache. With ``HAM10000_DIR`` set the chapters run on
 HAM10000, otherwise on the synthetic sample, and the pages must say which.
 
@@ -27,7 +27,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from skinlab import bookbuild, profile
+from skinlab.course import audit, bookbuild, browser, profile
+from skinlab.course.page import SYNTHETIC_NOTE_CLASS
 
 pytestmark = [pytest.mark.book, pytest.mark.slow]
 
@@ -119,7 +120,7 @@ def test_synthetic_note_iff_not_on_real_data(built):
     synthetic = profile.data_source(profile.current_profile("quick")).synthetic
     for name in toc_files():
         html = _page(built, name)
-        has_note = profile.SYNTHETIC_NOTE_CLASS in html
+        has_note = SYNTHETIC_NOTE_CLASS in html
         assert has_note == synthetic, (
             f"{name}: synthetic-sample note {'missing' if synthetic else 'shown on real data'}")
         if not synthetic:
@@ -134,15 +135,15 @@ def test_numbers_are_shown_with_the_baseline(built):
     assert "EfficientNet-Lite0" in html and "majority baseline" in html
 
 
-@pytest.mark.skipif(not bookbuild.browser_available(),
-                    reason="chromium/chromedriver missing: python -m skinlab.bookbuild --install-browser")
+@pytest.mark.skipif(not browser.browser_available(),
+                    reason="chromium/chromedriver missing: python -m skinlab.course.bookbuild --install-browser")
 def test_pages_render_in_a_browser(built):
     pages = ["index.html", "book/01_introduction.html", "book/08_training.html", "book/10_gradcam.html"]
-    problems = bookbuild.browser_check(pages, html_dir=built)
+    problems = browser.browser_check(pages, html_dir=built)
     bad = {page: lines for page, lines in problems.items() if lines}
     assert not bad, bad
     for page in pages:
-        shot = bookbuild.screenshot_dir(built) / (page.replace("/", "_").rsplit(".", 1)[0] + ".png")
+        shot = browser.screenshot_dir(built) / (page.replace("/", "_").rsplit(".", 1)[0] + ".png")
         assert shot.is_file() and shot.stat().st_size > 10_000, shot
 
 
@@ -154,7 +155,7 @@ def _all_pages() -> list[str]:
 
 
 def test_pages_have_alt_text_light_images_and_no_machine_paths(built):
-    problems = bookbuild.static_audit(built, _all_pages())
+    problems = audit.static_audit(built, _all_pages())
     bad = {page: lines for page, lines in problems.items() if lines}
     assert not bad, bad
     # every figure of a cell output is a captioned figure whose alt text is its caption
@@ -229,14 +230,14 @@ def test_launch_buttons_with_a_repository(built, tmp_path):
             assert not [line for line in code_lines if line in text], f"{nb.name} shows {dotted}"
 
 
-@pytest.mark.skipif(not bookbuild.browser_available(),
-                    reason="chromium/chromedriver missing: python -m skinlab.bookbuild --install-browser")
+@pytest.mark.skipif(not browser.browser_available(),
+                    reason="chromium/chromedriver missing: python -m skinlab.course.bookbuild --install-browser")
 @pytest.mark.parametrize("device", ["desktop", "phone"])
 def test_pages_work_offline_at_desktop_and_phone_width(built, device):
     """Network off: formulas typeset, every view changes its picture on each control, a figure
     enlarges on click, nothing scrolls sideways, no output line is cut off."""
-    width, height = bookbuild.DESKTOP if device == "desktop" else bookbuild.PHONE
-    results = bookbuild.page_audit(_all_pages(), built, width, height, offline=True, mobile=device == "phone")
+    width, height = audit.DESKTOP if device == "desktop" else audit.PHONE
+    results = audit.page_audit(_all_pages(), built, width, height, offline=True, mobile=device == "phone")
     bad = {page: r["problems"] for page, r in results.items() if r["problems"]}
     assert not bad, bad
     for name, n in VIEWS.items():
@@ -504,7 +505,7 @@ def built_synthetic(built, tmp_path_factory) -> Path:
 
 def _reader_text(html: str) -> str:
     """The page's text without the synthetic-sample banner (which names HAM10000 on purpose)."""
-    html = re.sub(r'<div class="admonition warning ' + profile.SYNTHETIC_NOTE_CLASS + r'">.*?</div>', "", html, flags=re.S)
+    html = re.sub(r'<div class="admonition warning ' + SYNTHETIC_NOTE_CLASS + r'">.*?</div>', "", html, flags=re.S)
     return re.sub(r"\s+", " ", _text(html))
 
 
@@ -512,7 +513,7 @@ def _reader_text(html: str) -> str:
 def test_synthetic_build_makes_no_ham10000_only_claim(built_synthetic, pattern, claim):
     for name in toc_files():
         html = _page(built_synthetic, name)
-        assert profile.SYNTHETIC_NOTE_CLASS in html, f"{name}: not built on the synthetic sample"
+        assert SYNTHETIC_NOTE_CLASS in html, f"{name}: not built on the synthetic sample"
         found = re.search(pattern, _reader_text(html))
         assert not found, f"{name}: {claim}: ...{found.group(0)}..."
 
@@ -527,7 +528,7 @@ def test_synthetic_build_prose_follows_its_numbers(built_synthetic):
     claim = re.search(r"with (\d+) `?(\w+)`? images, one image more or less", text9)
     assert claim, "chapter 9: the rare-class sentence is missing"
     if meta is not None:
-        parts = split.split_by_lesion(meta, fractions=(0.64, 0.16, 0.20), seed=0)
+        parts = split.split_by_lesion(meta, fractions=split.DEFAULT_FRACTIONS, seed=0)
         counts = meta.loc[parts == "test", "dx"].value_counts()
         assert int(claim.group(1)) == int(counts[claim.group(2)]) == int(counts.min()), claim.group(0)
     # chapter 8: "not yet overfitting, more epochs would help" only when the kept epoch is near the end

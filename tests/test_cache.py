@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinlab import cache
-from skinlab.cache import dataset_key, load_resized
+from skinlab.data import cache
+from skinlab.data.cache import dataset_key, load_resized
 
 SIZE = 16
 

@@ -78,15 +78,6 @@ def test_the_dataset_variable_is_the_one_the_book_documents():
     assert ENV_VAR == "HAM10000_DIR"  # book/01_introduction.md, book/02_data.md, README.md
 
 
-def test_old_module_names_are_the_same_modules():
-    """skinlab.cache / .download / .synthetic moved under skinlab.data; the old names are the same
-    module objects, so a monkeypatch through either reaches the code that runs."""
-    import importlib
-
-    for name in ("cache", "download", "synthetic"):
-        assert importlib.import_module(f"skinlab.{name}") is importlib.import_module(f"skinlab.data.{name}")
-
-
 def test_resolve_prefers_argument_then_env(monkeypatch, synth_dir, tmp_path):
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     assert resolve_data_dir(synth_dir).root == synth_dir

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from skinlab import distributed
-from skinlab.cache import TensorBatchLoader
+from skinlab.data.cache import TensorBatchLoader
 from skinlab.presets import BatchAugment
 
 VENV_BIN = Path(sys.executable).parent
@@ -175,7 +175,7 @@ def test_torchrun_two_processes_matches_one_process(tmp_path):
     """
     from skinlab.data import load_metadata
     from skinlab.split import split_by_lesion
-    from skinlab.synthetic import make_synthetic_ham10000
+    from skinlab.data.synthetic import make_synthetic_ham10000
 
     data = make_synthetic_ham10000(tmp_path / "data", n_images=252, seed=0, image_size=(64, 48), progress=False)
     n_train = int((split_by_lesion(load_metadata(data), seed=0) == "train").sum())

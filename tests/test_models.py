@@ -404,14 +404,16 @@ class warnings_as_errors:
 
 def test_code_hash_covers_every_file_of_a_subpackage(tmp_path, monkeypatch):
     """Runs are cached per hash of the training code: a change inside skinlab/models/ counts."""
-    from skinlab import profile
+    from skinlab.course import codekey, runcache
 
-    assert profile.code_hash() == profile.code_hash()  # the real package, models/ included
+    assert runcache.code_key() == runcache.code_key()  # the real package, models/ included
+    assert "skinlab.models.lenet" in runcache.code_modules()
     package = tmp_path / "skinlab"
     (package / "models").mkdir(parents=True)
     (package / "models" / "__init__.py").write_text("from .lenet import LeNet\n")
     (package / "models" / "lenet.py").write_text("class LeNet: pass\n")
     (package / "presets.py").write_text("SIZE = 32\n")
-    before = profile.code_hash(("presets", "models"), package=package)
+    modules = codekey.imported_modules(("skinlab.presets", "skinlab.models"), package)
+    before = codekey.code_hash(modules, package)
     (package / "models" / "lenet.py").write_text("class LeNet: size = 32\n")
-    assert profile.code_hash(("presets", "models"), package=package) != before
+    assert codekey.code_hash(modules, package) != before

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from skinlab import cache
-from skinlab.cache import TensorBatchLoader, load_resized
+from skinlab.data import cache
+from skinlab.data.cache import TensorBatchLoader, load_resized
 from skinlab.presets import BatchAugment
 
 SIZE = 8

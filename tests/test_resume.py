@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from skinlab import cli, data
-from skinlab.cache import TensorBatchLoader
+from skinlab.data.cache import TensorBatchLoader
 from skinlab.engine import NonFiniteLossError, fit, load_checkpoint, save_checkpoint, train_one_epoch
 
 REPO = Path(__file__).resolve().parents[1]

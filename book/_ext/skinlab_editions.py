@@ -2,7 +2,7 @@
 
 Both editions execute the same notebooks (one shared Jupyter cache); what each shows is decided
 here, after execution, from the Sphinx config value ``skinlab_edition``: ``"student"`` (the
-default) or ``"instructor"`` (set by ``python -m skinlab.bookbuild --edition instructor``).
+default) or ``"instructor"`` (set by ``python -m skinlab.course.bookbuild --edition instructor``).
 
 * A code cell tagged ``instructor-only`` (the listing of a graded reference definition) is
   removed, input and output, from the students' edition; one tagged ``student-only`` from the

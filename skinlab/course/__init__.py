@@ -1,5 +1,8 @@
-"""The course around the package: the book's profiles and shared runs (:mod:`.profile`) and the
-book build (:mod:`.bookbuild`). Also importable as ``skinlab.profile`` and ``skinlab.bookbuild``.
+"""The course around the package, one job per module. What the chapters use: the book's profiles
+(:mod:`.profile`), the top of every page (:mod:`.page`), the models' configurations
+(:mod:`.configs`), the runs shared between chapters (:mod:`.runcache`, keyed by :mod:`.codekey`).
+The book build: :mod:`.bookbuild` (``python -m skinlab.course.bookbuild``), :mod:`.browser`,
+:mod:`.audit`. The exercises: :mod:`.exercises`.
 
 Nothing here assumes that the package lives inside the course's repository (it may be installed
 anywhere): course commands take the course folder as an argument, else use :func:`course_root`.
