@@ -1,13 +1,14 @@
 # skinlab: two commands do all set-up on a fresh machine.
 #   make book  -> creates .venv if missing, installs the project, builds the book into _build/html
 #   make test  -> creates .venv if missing, installs the project (+ chromium, bubblewrap), runs the whole test suite
+#   make check -> the edit loop: every module's unit tests, no book build, no nbgrader batch (<= 5 min on 2 cores)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: book test install browser sandbox bench clean release
+.PHONY: book test check install browser sandbox bench clean release
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +22,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/python -m skinlab.bookbuild
+	$(BIN)/python -m skinlab.course.bookbuild
 
 # Headless Chromium for the book's browser test (Debian packages; needs root or sudo).
 browser: $(STAMP)
-	-$(BIN)/python -m skinlab.bookbuild --install-browser
+	-$(BIN)/python -m skinlab.course.bookbuild --install-browser
 
 # bubblewrap: the grading sandbox for student code (Debian package; needs root or sudo).
 sandbox: $(STAMP)
@@ -36,6 +37,11 @@ sandbox: $(STAMP)
 
 test: $(STAMP) browser sandbox
 	$(BIN)/python -m pytest
+
+# The fast loop while editing: what is marked slow (over ~10 s), builds the book or runs nbgrader
+# stays for `make test`. CHECK_ARGS adds pytest arguments, e.g. CHECK_ARGS="-k split".
+check: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not book and not grading" $(CHECK_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

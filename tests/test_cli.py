@@ -51,6 +51,7 @@ def test_train_evaluate_gradcam_write_the_run_folder(synth_dir, tmp_path, capsys
     assert "already here" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # one CLI process per mistake
 def test_user_errors_are_one_line_without_traceback(tmp_path):
     r = run_cli("train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r"))
     assert r.returncode == 2

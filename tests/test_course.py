@@ -325,6 +325,34 @@ def test_a_cached_run_with_other_settings_is_refused(tmp_path, monkeypatch, synt
     assert len(log.read_text().split()) == 1
 
 
+def test_a_given_split_is_written_before_its_run_trains_and_the_run_is_reused(tmp_path, monkeypatch, synth_dir):
+    """Chapter 3 trains on splits it makes (the leaky image-level one): the split file must exist
+    when training starts, and asking again reuses the run (same settings, split file included)."""
+    import pandas as pd
+
+    from skinlab import pipeline
+
+    monkeypatch.setenv(runcache.RUNS_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv("HAM10000_DIR", str(synth_dir))
+    seen = []
+    fake = _fake_train(tmp_path / "trained.log")
+
+    def train(cfg, log=None):
+        seen.append(pd.read_csv(cfg.split_file))  # fails if the file is not there yet
+        fake(cfg, log)
+
+    monkeypatch.setattr(pipeline, "train", train)
+    smoke = profile.current_profile("smoke")
+    cfg = configs.lenet_config(smoke)
+    meta = runcache.prepared(cfg).metadata
+    parts = pd.Series(["train", "val", "test"] * (len(meta) // 3 + 1), dtype=object).iloc[: len(meta)]
+    parts.index = meta.index
+    first = runcache.cached_train("given", cfg, smoke, split=parts)
+    again = runcache.cached_train("given", cfg, smoke, split=parts)
+    assert len(seen) == 1 and again.folder == first.folder
+    assert list(seen[0]["split"]) == list(parts) and list(seen[0]["image_id"]) == list(meta["image_id"])
+
+
 # ---------------------------------------------------------------------------- the chapters' names
 
 

@@ -18,10 +18,24 @@ from skinlab.course import execute
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_schedule_puts_the_longest_and_the_never_timed_first():
+def test_schedule_puts_the_longest_first_and_guesses_the_never_timed():
     times = {"a.md": 5.0, "b.md": 300.0, "c.md": 40.0}
-    assert execute.schedule(["a.md", "b.md", "c.md", "new.md"], times) == ["new.md", "b.md", "c.md", "a.md"]
+    # never timed: the median of the others (40 s), after the longer, before the shorter
+    assert execute.schedule(["a.md", "b.md", "c.md", "new.md"], times) == ["b.md", "c.md", "new.md", "a.md"]
     assert execute.schedule(["x.md", "y.md"], {}) == ["x.md", "y.md"]  # no history: the given order
+    # a fresh clone: the chapter whose front matter says it executes long starts first
+    assert execute.schedule(["x.md", "y.md", "z.md"], {}, frozenset({"z.md"})) == ["z.md", "x.md", "y.md"]
+    # a measured time wins over the hint
+    assert execute.schedule(["x.md", "z.md"], {"x.md": 9.0, "z.md": 1.0}, frozenset({"z.md"})) == ["x.md", "z.md"]
+
+
+def test_the_long_chapter_says_so_in_its_front_matter():
+    import jupytext
+
+    flagged = [p.name for p in sorted((ROOT / "book").glob("*.md")) if execute.is_long(jupytext.read(p))]
+    # the transfer run (about 4 min of one core on HAM10000) and the six LeNet runs of the tips
+    # (about 2 min): started first, the other chapters fill the other kernel meanwhile
+    assert flagged == ["11_transfer.md", "12_tips.md"]
 
 
 @pytest.mark.parametrize("value, message", [("two", "whole number"), ("0", "at least 1"), ("-3", "at least 1")])

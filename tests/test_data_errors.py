@@ -483,6 +483,7 @@ def test_cli_process_check_lists_all_problems_and_exits_1(ds, tmp_path):
     assert f"{len(named)} problem(s) in {ds}" in proc.stderr
 
 
+@pytest.mark.slow  # two CLI processes that import torch
 def test_cli_process_train_one_line_error_then_traceback_with_debug(ds, tmp_path):
     name = truncated_jpeg(ds)
     args = ["train", "--data", str(ds), "--epochs", "1", "--no-progress"]

@@ -88,7 +88,9 @@ MESSAGES = {  # a phrase the first failure must contain, per (assignment, studen
 
 
 @pytest.mark.parametrize("aid", sim.ASSIGNMENT_IDS)
-@pytest.mark.parametrize("student", ["solution", "mistake", "uses_reference", "infinite_loop", "raises"])
+# infinite_loop waits out a 10 s time limit per exercise: slow (make test), not the edit loop
+@pytest.mark.parametrize("student", ["solution", "mistake", "uses_reference",
+                                     pytest.param("infinite_loop", marks=pytest.mark.slow), "raises"])
 def test_each_submission_fails_exactly_the_cells_it_deserves(aid, student, monkeypatch):
     monkeypatch.setattr(grading, "TIME_LIMIT_S", 3.0)  # the real limit is 10 s
     ns, _ = answers_namespace(aid, student)
@@ -352,6 +354,7 @@ def test_reference_verdict_is_shared_by_both_answers_of_the_training_exercise():
         grading.check_evaluate_mode(ns["evaluate"])  # evaluate itself is honest
 
 
+@pytest.mark.slow  # waits out a time limit
 def test_time_limit_stops_a_loop_once_then_fails_fast(monkeypatch):
     import time
 

@@ -235,6 +235,7 @@ def test_correct_answers_unlike_the_reference_keep_full_marks(name):
         assert got == FULL, messages
 
 
+@pytest.mark.slow  # many fresh draws per answer (~40 s in all)
 @pytest.mark.parametrize("name", ["solution", *sorted(CORRECT)])
 def test_correct_answers_pass_the_tolerance_checks_at_many_fresh_draws(name):
     fn = define(solution_answer() if name == "solution" else CORRECT[name])["split_by_lesion"]

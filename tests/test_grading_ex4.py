@@ -238,6 +238,7 @@ def evaluate(model, loader, criterion, device):
     (TRAIN_ZERO_AFTER_STEP, EVALUATE_INFERENCE_MODE),
     (TRAIN_ITEM_TIMES_SIZE, EVALUATE_ALL_AT_ONCE),
 ], ids=["zero-after-step+inference-mode", "item-times-size+all-at-once"])
+@pytest.mark.slow  # each trains through the verifier (~9 s)
 def test_correct_answers_unlike_the_reference_keep_full_marks(train, evaluate):
     nb = submission({"train_one_epoch": train, "evaluate": evaluate})
     for seed in (0, 2024):  # different hidden inputs each time

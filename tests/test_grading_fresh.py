@@ -61,6 +61,7 @@ def _cases():
                     yield pytest.param(aid, student, spec.name, id=f"{aid}-{student}-{spec.name}")
 
 
+@pytest.mark.slow  # every check of every exercise at several draws
 @pytest.mark.parametrize("aid, student, check", list(_cases()))
 def test_a_verdict_does_not_depend_on_the_draw(aid, student, check):
     spec = CHECKS[check]

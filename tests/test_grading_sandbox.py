@@ -172,6 +172,7 @@ except OSError as exc:
 
 
 @needs_bwrap
+@pytest.mark.slow  # burns CPU until the limit kills it
 def test_cpu_loop_is_killed(scratch):
     # Attack: loop forever (ignoring the wall-clock timeout's SIGINT is easy; SIGXCPU/SIGKILL not).
     start = time.monotonic()
@@ -283,6 +284,7 @@ def test_timeout_kills_the_whole_sandbox(scratch):
 
 
 @needs_bwrap
+@pytest.mark.slow
 def test_hide_empties_a_package(scratch):
     # Attack: import the reference implementation (skinlab) or a library the exercise re-implements.
     site = next(p for p in map(Path, sys.path) if (p / "pytorch_grad_cam").is_dir())

@@ -123,6 +123,7 @@ def _without_timing(obj):
     return {k: v for k, v in obj.items() if k != "seconds"}
 
 
+@pytest.mark.slow  # three trainings, one killed
 def test_killed_run_resumes_to_the_same_result(sample, tmp_path):
     env = _env(tmp_path / "cache")
     full = tmp_path / "full"  # the uninterrupted reference, run side by side with the one we kill

@@ -8,7 +8,8 @@ about 40 % of it.
 Before Sphinx reads the chapters (``env-before-read-docs``), :func:`prefetch` reads each chapter
 that MyST-NB would execute *exactly as MyST-NB does* (its own notebook reader), skips those the
 execution cache already holds, executes the rest on ``jobs`` kernels at once (longest first, by the
-times of the previous build), and stores every success in the execution cache under MyST-NB's own
+times of the previous build, else
+as the chapters' front matter says), and stores every success in the execution cache under MyST-NB's own
 key. Sphinx then reads every chapter from the cache. A chapter that fails here is left out of the
 cache: MyST-NB executes it again while reading and reports the error as it always did, so a failed
 build says the same thing, with the same traceback, as before.
@@ -23,6 +24,7 @@ prefetch off and leaves execution to MyST-NB alone).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,10 +68,23 @@ def _record_times(cache_path, new: dict) -> None:
         write_json({**read_times(cache_path), **new}, _times_file(cache_path))
 
 
-def schedule(paths: list[str], times: dict) -> list[str]:
-    """Longest first, so that the longest chapter never starts last: by the time it took
-    before; chapters never timed go first (they may be the long ones), then the rest."""
-    return sorted(paths, key=lambda p: (p in times, -times.get(p, 0.0)))
+def schedule(paths: list[str], times: dict, long: frozenset = frozenset()) -> list[str]:
+    """Longest first, so that the longest chapter never starts last: by the time each took in an
+    earlier build; a chapter never timed is guessed at the median of the others, or first of all
+    when its front matter says ``skinlab: {execution: long}`` (a fresh clone has no times)."""
+    known = sorted(times[p] for p in paths if p in times)
+    guess = known[len(known) // 2] if known else 0.0
+
+    def estimate(p):
+        return times[p] if p in times else math.inf if p in long else guess
+
+    return sorted(paths, key=lambda p: -estimate(p))  # stable: ties keep the given (table of contents) order
+
+
+def is_long(notebook) -> bool:
+    """Whether a chapter says in its front matter that it executes long (``skinlab: {execution: long}``)."""
+    meta = notebook.metadata.get("skinlab") or {}
+    return isinstance(meta, dict) and meta.get("execution") == "long"
 
 
 def pending_notebooks(env, docnames) -> list[tuple[str, object, object]]:
@@ -114,7 +129,8 @@ def execute_all(pending, cache_path, jobs: int, timeout, allow_errors: bool = Fa
 
     cache = get_cache(cache_path)
     by_path = {path: (nb, fmt) for path, nb, fmt in pending}
-    order = schedule(list(by_path), read_times(cache_path))
+    order = schedule(list(by_path), read_times(cache_path),
+                     frozenset(p for p, (nb, _) in by_path.items() if is_long(nb)))
 
     def run(path):
         nb, _ = by_path[path]

@@ -112,16 +112,17 @@ def cached_train(name: str, cfg, profile: Profile | None = None, *, split=None) 
 
     folder = runs_dir(profile) / name
     with exclusive(folder):
+        given = None
         if split is not None:
-            cfg = dataclasses.replace(cfg, split_file=str(folder / "given-split.csv"))
+            given = dataclasses.replace(cfg, split_file=str(folder / "given-split.csv"))
         if (folder / "metrics.json").is_file():
-            _check_same_settings(name, folder, cfg)
+            _check_same_settings(name, folder, given or cfg)
         else:
-            if split is not None:
-                meta = prepared(cfg).metadata
-                with atomic_write(cfg.split_file, "w") as fh:
+            if given is not None:
+                meta = prepared(cfg).metadata  # the metadata as the data gives it (no split file yet)
+                with atomic_write(given.split_file, "w") as fh:
                     split.reindex(meta.index).to_frame("split").assign(image_id=meta["image_id"]).to_csv(fh, index=False)
-            train(dataclasses.replace(cfg, out=str(folder), resume=False), log=None)
+            train(dataclasses.replace(given or cfg, out=str(folder), resume=False), log=None)
         return _read_run(name, folder)
 
 
