@@ -15,7 +15,7 @@ command shows it). Everything else is derived from that one declaration, like th
 
 Two fields are not options: ``figures`` (the book skips the run's figures; the command always
 draws them) and ``extra`` (free-form notes). This module imports no torch, so the book's helpers
-(``skinlab.course.profile``) can import it cheaply.
+(``skinlab.course.configs``, ``skinlab.course.runcache``) can import it cheaply.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ __all__ = [
     "add_train_arguments",
     "check_class_weights",
     "config_from_args",
+    "data_options",
     "option",
     "option_fields",
     "run_options",
@@ -75,7 +76,9 @@ class Option:
     imports torch). ``default_text``: the default as the help shows it, where the value alone
     would not say it (``None`` = "the model's", ...). ``shown``: in :func:`train_command`,
     ``"always"``, ``"changed"`` (when it differs from the default) or ``"never"`` (where and how
-    the run executes, not what it computes).
+    the run executes, not what it computes). ``data``: the option decides the prepared data
+    (:func:`skinlab.pipeline.prepare_data`: split, image cache, normalisation statistics), so a
+    cache of prepared data is keyed by it (:func:`data_options`).
     """
 
     help: str
@@ -85,6 +88,7 @@ class Option:
     metavar: str | None = None
     default_text: str | None = None
     shown: str = "changed"
+    data: bool = False
 
 
 def option(default, help: str, **declaration) -> dataclasses.Field:
@@ -154,12 +158,13 @@ class TrainConfig:
     option, declared here once (:func:`option`)."""
 
     data: str | None = option(None, "dataset folder", type=str, metavar="DIR",
-                              default_text=f"${ENV_VAR}, else the synthetic sample", shown="never")
-    model: str = option("lenet", "architecture (the model registry's)", choices=_model_names, shown="always")
+                              default_text=f"${ENV_VAR}, else the synthetic sample", shown="never", data=True)
+    model: str = option("lenet", "architecture (the model registry's)", choices=_model_names, shown="always",
+                         data=True)  # the model's input size and normalisation
     # None: runs/MODEL (resolved when the configuration is made).
     out: str | None = option(None, "run folder", type=str, metavar="DIR", default_text="runs/MODEL", shown="never")
     image_size: int | None = option(None, "side in pixels of the cached images", type=int,
-                                    default_text="the model's, LeNet 32")
+                                    default_text="the model's, LeNet 32", data=True)
     # LeNet defaults chosen on the validation split of HAM10000 (docs/PERFORMANCE.md): lr 1e-3 for
     # 30 epochs plateaued at validation balanced accuracy ~0.48; 3e-3 for 60 epochs reached 0.535.
     epochs: int = option(60, "training epochs", shown="always")
@@ -180,17 +185,17 @@ class TrainConfig:
     rotation: float = option(ROTATION_DEGREES, "training augmentation: random rotation within ±DEGREES",
                              metavar="DEGREES")
     flip: bool = option(True, "no random horizontal flip (with --rotation 0: no augmentation at all)")
-    seed: int = option(0, "the split; also the initialisation and batch order unless --init-seed")
+    seed: int = option(0, "the split; also the initialisation and batch order unless --init-seed", data=True)
     init_seed: int | None = option(None, "another initialisation and batch order on the same split (ensembles)",
                                    type=int, default_text="--seed")
     split_file: str | None = option(
         None, "CSV with image_id and split columns (e.g. RUN/split.csv) instead of the lesion-level split",
-        type=str, metavar="CSV", default_text="the lesion-level split of --seed and --fractions")
+        type=str, metavar="CSV", default_text="the lesion-level split of --seed and --fractions", data=True)
     train_images: int | None = option(None, "train on a class-stratified subset of this many training images",
-                                      type=int, metavar="N", default_text="all of them")
+                                      type=int, metavar="N", default_text="all of them", data=True)
     device: str = option("auto", "auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps", shown="never")
     fractions: tuple = option(DEFAULT_FRACTIONS, "train,val,test shares of the lesion-level split",
-                              type=_fractions_arg, metavar="TRAIN,VAL,TEST")
+                              type=_fractions_arg, metavar="TRAIN,VAL,TEST", data=True)
     pretrained: bool = option(True, "random initialisation instead of the pretrained weights")
     allow_random_init: bool = option(
         False, "fall back to random weights (with a warning) when pretrained weights are missing")
@@ -208,16 +213,16 @@ class TrainConfig:
     # (presets.shades_of_gray); ``crop``: the cache holds ``image_size`` pixels, training takes a
     # random ``crop`` x ``crop`` window of each (after flip and rotation), evaluation the centre.
     color_constancy: str = option("none", "shades_of_gray: Shades of Gray colour constancy (p=6) on every image",
-                                  choices=COLOR_CONSTANCY)
+                                  choices=COLOR_CONSTANCY, data=True)
     crop: int | None = option(
         None, "train on random CROPxCROP windows of the --image-size images, evaluate on the centre one",
-        type=int, metavar="CROP", default_text="no crop")
+        type=int, metavar="CROP", default_text="no crop", data=True)
     tta: bool = option(False, "test-time augmentation: average with horizontally flipped images")
     resume: bool = option(False, "continue from OUT/last.pt", shown="never")
     workers: int | None = option(None, "image decoding threads", type=int, metavar="N",
                                  default_text="every core, up to 8", shown="never")
     n_synthetic: int = option(SYNTHETIC_SAMPLE_SIZE, "size of the synthetic sample (when there is no dataset)",
-                              metavar="N", shown="never")
+                              metavar="N", shown="never", data=True)
     progress: bool = option(True, "no progress bars", shown="never")
     figures: bool = True
     extra: dict = field(default_factory=dict)
@@ -294,6 +299,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The ``TrainConfig`` of parsed ``skinlab train`` arguments."""
     return TrainConfig(**{f.name: getattr(args, f.name) for f in option_fields()})
+
+
+def data_options(cfg: TrainConfig) -> dict:
+    """The options of ``cfg`` that decide its prepared data (declared with ``data=True``): equal
+    ``data_options`` give the same split, image cache and statistics."""
+    return {f.name: getattr(cfg, f.name) for f in option_fields() if _spec(f).data}
 
 
 def run_options(cfg: TrainConfig) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from skinlab import course
+from skinlab.config import train_command
 from skinlab.course import bookbuild, browser, codekey, configs, page, profile, runcache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,13 +26,33 @@ CHAPTERS = sorted((ROOT / "book").glob("*.md"))
 
 def test_no_module_of_the_package_is_an_alias_of_another():
     """Old names (``skinlab.profile``, ``skinlab.cache``...) are gone: a module that replaces itself
-    in ``sys.modules`` is a second name for the same code, and each thing has one name."""
+    in ``sys.modules`` is a second name for the same code, and each thing has one name. The one
+    old name kept, ``skinlab.bookbuild``, is only the published ``python -m`` command: importing
+    it gives no name at all."""
     aliases = [p.relative_to(ROOT).as_posix() for p in codekey.package_dir().rglob("*.py")
                if "sys.modules[__name__]" in p.read_text(encoding="utf-8")]
     assert aliases == []
-    for old in ("profile", "bookbuild", "cache", "download", "synthetic"):
+    for old in ("profile", "cache", "download", "synthetic"):
         with pytest.raises(ModuleNotFoundError):
             importlib.import_module(f"skinlab.{old}")
+    command = importlib.import_module("skinlab.bookbuild")
+    assert command is not bookbuild
+    assert [name for name in vars(command) if not name.startswith("_")] == []
+
+
+def test_the_published_book_build_command_still_runs_the_build(monkeypatch, capsys):
+    """``python -m skinlab.bookbuild`` (the README's and Makefile's command before the move) is the
+    build's command line: the same help, exit status 0."""
+    monkeypatch.setenv("COLUMNS", "100")  # the same wrapping here and in the child
+    with pytest.raises(SystemExit) as stop:
+        bookbuild.main(["--help"])
+    assert stop.value.code == 0
+    expected = capsys.readouterr().out
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-m", "skinlab.bookbuild", "--help"], capture_output=True,
+                       text=True, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "--browser-check" in expected and r.stdout == expected
 
 
 def test_course_root_is_the_argument_else_the_environment_else_the_folder_with_config(tmp_path, monkeypatch):
@@ -69,18 +90,19 @@ def test_book_build_refuses_a_folder_without_config(tmp_path):
     assert r.returncode != 0 and "_config.yml" in r.stderr
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    ({}, "skinlab train --model lenet --epochs 12 --lr 0.001 --out runs/lenet"),
-    ({"rotation": 0, "flip": False, "init_seed": 2},
-     "skinlab train --model lenet --epochs 12 --lr 0.001 --rotation 0 --no-flip --init-seed 2 --out runs/lenet"),
-    ({"sampling": "balanced", "weighting": "none"},
-     "skinlab train --model lenet --epochs 12 --lr 0.001 --weighting none --sampling balanced --out runs/lenet"),
-    ({"class_weights": (0.5, 1.0, 1.25, 4.0, 1.0, 0.125, 8.0)},
-     "skinlab train --model lenet --epochs 12 --lr 0.001 --class-weights 0.5,1,1.25,4,1,0.125,8 --out runs/lenet"),
+@pytest.mark.parametrize("overrides, changed", [
+    ({}, ""),
+    ({"rotation": 0, "flip": False, "init_seed": 2}, " --rotation 0 --no-flip --init-seed 2"),
+    ({"sampling": "balanced", "weighting": "none"}, " --weighting none --sampling balanced"),
+    ({"class_weights": (0.5, 1.0, 1.25, 4.0, 1.0, 0.125, 8.0)}, " --class-weights 0.5,1,1.25,4,1,0.125,8"),
 ])
-def test_train_command_names_every_changed_option(overrides, expected):
-    cfg = configs.lenet_config(profile.current_profile("quick"), **overrides)
-    assert configs.train_command(cfg) == expected
+def test_train_command_names_every_changed_option(overrides, changed):
+    quick = profile.current_profile("quick")
+    # The profile's LeNet settings always show; the changed options follow; the folder ends it.
+    expected = (f"skinlab train --model lenet --epochs {quick.lenet_epochs} --lr {quick.lenet_lr:g}"
+                f"{changed} --out runs/lenet")
+    cfg = configs.lenet_config(quick, **overrides)
+    assert train_command(cfg) == expected
     from skinlab.cli import build_parser
 
     args = build_parser().parse_args(expected.split()[1:])  # and the CLI accepts it
@@ -92,7 +114,7 @@ def test_transfer_config_fine_tunes_the_pretrained_layers_at_a_smaller_rate(name
     # Chapter 11 says so: the new head at transfer_lr, the pretrained layers at a smaller rate.
     cfg = configs.transfer_config(profile.current_profile(name))
     assert cfg.backbone_lr is not None and cfg.backbone_lr < cfg.lr
-    assert "--backbone-lr" in configs.train_command(cfg)
+    assert "--backbone-lr" in train_command(cfg)
 
 
 def test_browser_check_of_an_unbuilt_book_says_so_in_one_line(tmp_path, monkeypatch, capsys):
@@ -258,7 +280,7 @@ def test_a_changed_sampler_trains_the_cached_run_again(tmp_path, monkeypatch, sy
     sampler.write_text(edited)
     retrained = runcache.cached_train("tiny", cfg, smoke)
     assert len(trained) == 2, "the sampler changed, yet the cached run was reused"
-    assert retrained.folder != first.folder and retrained.folder.name == "tiny"
+    assert retrained.folder != first.folder and retrained.folder.name == first.folder.name  # same name and settings
     assert (retrained.folder / "metrics.json").is_file() and (first.folder / "metrics.json").is_file()
 
 
@@ -310,7 +332,11 @@ def test_chapters_executed_side_by_side_train_a_shared_run_once(tmp_path, monkey
     assert len(folders) == 1 and (Path(folders.pop()) / "metrics.json").is_file()
 
 
-def test_a_cached_run_with_other_settings_is_refused(tmp_path, monkeypatch, synth_dir):
+def test_other_settings_or_another_split_train_a_run_of_their_own(tmp_path, monkeypatch, synth_dir):
+    """A chapter edited to train its run otherwise (another rate, another given split) never reads
+    the run made before the edit: the folder is keyed by what the run computes."""
+    import pandas as pd
+
     from skinlab import pipeline
 
     monkeypatch.setenv(runcache.RUNS_ENV, str(tmp_path / "runs"))
@@ -318,11 +344,44 @@ def test_a_cached_run_with_other_settings_is_refused(tmp_path, monkeypatch, synt
     log = tmp_path / "trained.log"
     monkeypatch.setattr(pipeline, "train", _fake_train(log))
     smoke = profile.current_profile("smoke")
-    runcache.cached_train("lenet", configs.lenet_config(smoke), smoke)
-    runcache.cached_train("lenet", configs.lenet_config(smoke, progress=True), smoke)  # how, not what: reused
-    with pytest.raises(ValueError, match=r"'lenet'.*other settings \(lr=0\.001 there, 0\.01 asked\)"):
-        runcache.cached_train("lenet", configs.lenet_config(smoke, lr=0.01), smoke)
-    assert len(log.read_text().split()) == 1
+    base = runcache.cached_train("lenet", configs.lenet_config(smoke), smoke)
+    how = runcache.cached_train("lenet", configs.lenet_config(smoke, progress=True, device="cpu"), smoke)
+    assert how.folder == base.folder  # how a run executes does not key it
+    other = runcache.cached_train("lenet", configs.lenet_config(smoke, lr=0.01), smoke)
+    assert other.folder != base.folder and other.folder.name.startswith("lenet-")
+    meta = runcache.prepared(configs.lenet_config(smoke)).metadata
+    parts = pd.Series((["train"] * 8 + ["val", "test"]) * (len(meta) // 10 + 1), dtype=object).iloc[: len(meta)]
+    parts.index = meta.index
+    one = runcache.cached_train("given", configs.lenet_config(smoke), smoke, split=parts)
+    again = runcache.cached_train("given", configs.lenet_config(smoke), smoke, split=parts.copy())
+    moved = parts.copy()
+    moved.iloc[0] = "test" if parts.iloc[0] != "test" else "train"
+    changed = runcache.cached_train("given", configs.lenet_config(smoke), smoke, split=moved)
+    assert again.folder == one.folder and changed.folder != one.folder
+    assert len(log.read_text().split()) == 4  # base, lr=0.01, the split, the moved split
+
+
+def test_prepared_data_depends_only_on_the_options_declared_data(synth_dir, monkeypatch):
+    """prepare_data reads no option that is not declared data=True (so the kernel's memo of
+    prepared data, keyed by those, is never stale), and each of those is read."""
+    from skinlab import config, pipeline
+
+    monkeypatch.setenv("HAM10000_DIR", str(synth_dir))
+    read = set()
+    fields = {f.name for f in config.option_fields()}
+
+    class Watched(config.TrainConfig):
+        def __getattribute__(self, name):
+            if name in fields:
+                read.add(name)
+            return super().__getattribute__(name)
+
+    cfg = Watched(model="lenet", epochs=1, progress=False)
+    read.clear()  # __post_init__ reads out
+    pipeline.prepare_data(cfg, log=None)
+    executes = {"progress", "workers"}  # how it runs, not what it gives
+    assert read - executes <= set(config.data_options(cfg)), read - executes - set(config.data_options(cfg))
+    assert set(config.data_options(cfg)) <= read | {"image_size"}  # image_size: through resolved_image_size
 
 
 def test_a_given_split_is_written_before_its_run_trains_and_the_run_is_reused(tmp_path, monkeypatch, synth_dir):
@@ -351,6 +410,33 @@ def test_a_given_split_is_written_before_its_run_trains_and_the_run_is_reused(tm
     again = runcache.cached_train("given", cfg, smoke, split=parts)
     assert len(seen) == 1 and again.folder == first.folder
     assert list(seen[0]["split"]) == list(parts) and list(seen[0]["image_id"]) == list(meta["image_id"])
+
+
+def test_the_book_key_follows_the_course_files_the_chapters_read(tmp_path):
+    """Chapter 11 reads the recorded accuracy figures and chapter 13 the exercise notebooks: a
+    change to either re-executes the book; every course file a chapter names is such an input."""
+    course_copy = tmp_path / "course"
+    for part in ("book", "exercises"):
+        shutil.copytree(ROOT / part, course_copy / part)
+    (course_copy / "bench").mkdir()
+    shutil.copy(ROOT / "bench" / "results-accuracy.json", course_copy / "bench")
+    quick = profile.current_profile("quick")
+    key = bookbuild.build_key(course_copy, quick)
+    recorded = course_copy / "bench" / "results-accuracy.json"
+    recorded.write_text(recorded.read_text() + "\n")
+    assert bookbuild.build_key(course_copy, quick) != key
+    notebook = sorted((course_copy / "exercises").glob("*/*.ipynb"))[0]
+    before = bookbuild.build_key(course_copy, quick)
+    notebook.write_text(notebook.read_text() + "\n")
+    assert bookbuild.build_key(course_copy, quick) != before
+    # the course files the chapters' code names are among the inputs
+    named = set()
+    for chapter in CHAPTERS:
+        for code in codekey.code_cells(chapter):
+            named.update(re.findall(r"\"(results-[\w-]+\.json|[\w-]+\.ipynb)\"", code))
+    assert "results-accuracy.json" in named  # chapter 11 names it
+    for name in named:
+        assert any(Path(name).match(Path(p).name) for p in bookbuild.CHAPTER_INPUTS), name
 
 
 # ---------------------------------------------------------------------------- the chapters' names

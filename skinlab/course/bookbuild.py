@@ -76,18 +76,24 @@ def book_code_modules(root: Path) -> tuple[str, ...]:
     return chapters_modules(sorted((root / "book").glob("*.md")))
 
 
+# Files of the course that chapters read as data (not code): chapter 13 the exercise notebooks,
+# chapter 11 the recorded accuracy figures. A change to any of them re-executes the book.
+CHAPTER_INPUTS = ("exercises/*/*.ipynb", "bench/results-accuracy.json")
+
+
 def build_key(root: Path, profile) -> str:
     """What the executed outputs depend on besides the chapters' own code: profile, dataset,
     the source of every skinlab module the chapters run (:func:`book_code_modules`) and the
-    exercise notebooks (chapter 13 reads them)."""
+    course files the chapters read (:data:`CHAPTER_INPUTS`)."""
     import hashlib
 
     from skinlab.data import resolve_data_dir
 
     source = resolve_data_dir(None, n_synthetic=profile.n_synthetic, progress=False)
     h = hashlib.sha256()
-    for nb in sorted((root / "exercises").glob("*/*.ipynb")):
-        h.update(nb.read_bytes())
+    for pattern in CHAPTER_INPUTS:
+        for path in sorted(root.glob(pattern)):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return (f"{profile.name}|{'synthetic' if source.synthetic else 'ham10000'}|{data_hash(source)}|"
             f"{code_hash(book_code_modules(root))}|{h.hexdigest()[:8]}")
 

@@ -1,9 +1,9 @@
 """The runs the book's chapters share, trained once and reused.
 
 Runs shared between chapters (the trained LeNet, the transfer model...) are trained by
-``skinlab.pipeline.train`` into ``<course>/_build/.skinlab-runs/<profile>-<data>-<code key>/<name>/``
-(:func:`runs_dir`) and reused: a run folder with ``metrics.json`` is never trained again
-(:func:`cached_train`). The code key (:func:`code_key`) is the hash of every ``skinlab`` module
+``skinlab.pipeline.train`` into ``<course>/_build/.skinlab-runs/<profile>-<data>-<code key>/<name>-<settings key>/``
+(:func:`runs_dir`, :func:`run_folder`) and reused: a run folder with ``metrics.json`` is never
+trained again (:func:`cached_train`). The code key (:func:`code_key`) is the hash of every ``skinlab`` module
 a run's result depends on, found by following the imports of the training path
 (:mod:`skinlab.course.codekey`): change any of that code and every run is trained anew.
 """
@@ -11,6 +11,7 @@ a run's result depends on, found by following the imports of the training path
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -53,11 +54,13 @@ _PREPARED: dict = {}
 
 
 def prepared(cfg):
-    """``pipeline.prepare_data(cfg)`` (split, cached images, statistics), memoised in this kernel."""
+    """``pipeline.prepare_data(cfg)`` (split, cached images, statistics), memoised in this kernel
+    by what decides it: the options declared ``data=True`` (:func:`skinlab.config.data_options`)
+    and the dataset folder of the environment."""
+    from skinlab.config import data_options
     from skinlab.pipeline import prepare_data
 
-    key = (os.environ.get(ENV_VAR), cfg.data, cfg.model, cfg.resolved_image_size(), cfg.seed,
-           tuple(cfg.fractions), cfg.n_synthetic, cfg.split_file, cfg.train_images, cfg.color_constancy, cfg.crop)
+    key = (os.environ.get(ENV_VAR), json.dumps(data_options(cfg), sort_keys=True, default=str))
     if key not in _PREPARED:
         _PREPARED[key] = prepare_data(cfg, log=None)
     return _PREPARED[key]
@@ -84,19 +87,31 @@ def _read_run(name: str, folder: Path) -> Run:
     return Run(name, folder, json.loads((folder / "metrics.json").read_text()), history)
 
 
-# TrainConfig fields that say how a run is carried out, not what it computes.
-_NOT_SETTINGS = frozenset({"out", "resume", "progress", "figures", "workers", "extra", "device"})
-
-
 def settings(cfg) -> dict:
-    """What a run computes, as its ``config.json`` records it (JSON types, resolved image size)."""
-    values = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    """What a run computes: its run options (:func:`skinlab.config.run_options`, the options the
+    printed command holds) as JSON gives them back, the image size resolved. The dataset is
+    not among them: it keys the whole :func:`runs_dir`."""
+    from skinlab.config import run_options
+
+    values = json.loads(json.dumps(run_options(cfg), default=str))
     values["image_size"] = cfg.resolved_image_size()
-    return {k: v for k, v in values.items() if k not in _NOT_SETTINGS}
+    return values
+
+
+def run_folder(name: str, cfg, profile: Profile | None = None, split_csv: str | None = None) -> Path:
+    """Where the run ``name`` of ``cfg`` lives: ``runs_dir()/<name>-<key>``, the key a hash of its
+    :func:`settings` and, for a given split, of that split (``split_csv``: its CSV text). Other
+    settings or another split are another folder, so a changed chapter never reads a stale run."""
+    values = settings(cfg)
+    if split_csv is not None:
+        values.pop("split_file", None)  # a path inside the folder: the split's content keys it instead
+        values["given_split"] = hashlib.sha256(split_csv.encode()).hexdigest()
+    key = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+    return runs_dir(profile) / f"{name}-{key}"
 
 
 def cached_train(name: str, cfg, profile: Profile | None = None, *, split=None) -> Run:
-    """``pipeline.train(cfg)`` into ``runs_dir()/name``, skipped when that run already finished.
+    """``pipeline.train(cfg)`` into :func:`run_folder`, skipped when that run already finished.
 
     ``split`` (a Series of "train"/"val"/"test" indexed like the metadata, e.g. the leaky
     image-level split of chapter 3) is saved in the run folder and trained on through
@@ -104,61 +119,38 @@ def cached_train(name: str, cfg, profile: Profile | None = None, *, split=None) 
 
     The book executes chapters side by side (:mod:`skinlab.course.execute`), and several ask for
     the same run (the main LeNet): it is trained under a lock on its folder, so the first trains
-    it and the others wait, then read it. A finished run of that name with other settings is an
-    error, never silently reused: two chapters would show different models under one name.
+    it and the others wait, then read it.
     """
     from skinlab.atomic import atomic_write, exclusive
     from skinlab.pipeline import train
 
-    folder = runs_dir(profile) / name
+    split_csv = None
+    if split is not None:
+        meta = prepared(cfg).metadata  # the metadata as the data gives it
+        split_csv = split.reindex(meta.index).to_frame("split").assign(image_id=meta["image_id"]).to_csv(index=False)
+    folder = run_folder(name, cfg, profile, split_csv)
     with exclusive(folder):
-        given = None
-        if split is not None:
-            given = dataclasses.replace(cfg, split_file=str(folder / "given-split.csv"))
-        if (folder / "metrics.json").is_file():
-            _check_same_settings(name, folder, given or cfg)
-        else:
-            if given is not None:
-                meta = prepared(cfg).metadata  # the metadata as the data gives it (no split file yet)
-                with atomic_write(given.split_file, "w") as fh:
-                    split.reindex(meta.index).to_frame("split").assign(image_id=meta["image_id"]).to_csv(fh, index=False)
-            train(dataclasses.replace(given or cfg, out=str(folder), resume=False), log=None)
+        if not (folder / "metrics.json").is_file():
+            if split_csv is not None:
+                cfg = dataclasses.replace(cfg, split_file=str(folder / "given-split.csv"))
+                with atomic_write(cfg.split_file, "w") as fh:
+                    fh.write(split_csv)
+            train(dataclasses.replace(cfg, out=str(folder), resume=False), log=None)
         return _read_run(name, folder)
 
 
-def _check_same_settings(name: str, folder: Path, cfg) -> None:
-    recorded = json.loads((folder / "config.json").read_text())
-    wanted = settings(cfg)
-    differ = sorted(k for k, v in wanted.items() if k in recorded and recorded[k] != v)
-    if differ:
-        shown = ", ".join(f"{k}={recorded[k]!r} there, {wanted[k]!r} asked" for k in differ)
-        raise ValueError(f"cached run {name!r} ({folder}) was trained with other settings ({shown}): "
-                         "give this configuration a run name of its own")
-
-
-def load_run(run: Run, cfg=None):
+def load_best(run: Run, cfg=None):
     """``run``'s best model with its evaluation preset (:class:`skinlab.pipeline.LoadedRun`: ``.model``
     in eval mode, ``.preset.batch_transform()`` the transform its evaluation applies to cached images)."""
-    from skinlab.pipeline import load_run as load
+    from skinlab.pipeline import load_run
 
-    return load(run.folder, device=cfg.device if cfg is not None else "auto")
-
-
-def load_model(run: Run, cfg=None):
-    """The best weights of ``run`` in a fresh model, in eval mode (:func:`load_run`'s ``.model``)."""
-    return load_run(run, cfg).model
+    return load_run(run.folder, device=cfg.device if cfg is not None else "auto")
 
 
-def test_predictions(run: Run, cfg=None):
-    """``(y_true, y_prob)`` of ``run``'s best model on its test split (saved by the run, or
-    predicted again for runs from before ``predictions.npz`` existed)."""
+def test_predictions(run: Run):
+    """``(y_true, y_prob)`` of ``run``'s best model on its test split, as the run saved them
+    (``predictions.npz``: every run of this cache has it, since runs are keyed by the current code)."""
     import numpy as np
 
-    saved = run.folder / "predictions.npz"
-    if saved.is_file():
-        with np.load(saved) as z:
-            return z["y_true"], z["y_prob"]
-    from skinlab.pipeline import load_run, predict_split
-
-    loaded = load_run(run.folder)  # its evaluation preset: the same predictions as the run's own
-    return predict_split(loaded, loaded.prepare_data(), "test")
+    with np.load(run.folder / "predictions.npz") as z:
+        return z["y_true"], z["y_prob"]
