@@ -26,16 +26,17 @@ def variant(fast: bool, device, name: str = MODEL):
     decisions for ``device``; otherwise fp32 and NCHW."""
     from skinlab import engine
     from skinlab.config import TrainConfig
+    from skinlab.data import NUM_CLASSES
     from skinlab.models import build_model, prefers_channels_last
     from skinlab.pipeline import param_groups
     from skinlab.presets import BatchAugment
 
     device = torch.device(device)
-    model = build_model(name, num_classes=7, pretrained=False, allow_random_init=True).to(device)
+    model = build_model(name, num_classes=NUM_CLASSES, pretrained=False, allow_random_init=True).to(device)
     channels_last = fast and prefers_channels_last(name, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = engine.make_optimizer(param_groups(model, LR), LR, TrainConfig.weight_decay)
+    opt = engine.make_optimizer(param_groups(model, LR), LR, TrainConfig().weight_decay)
     augment = BatchAugment((0.5,) * 3, (0.25,) * 3, train=True, channels_last=channels_last).to(device)
     return model, opt, augment, engine.grad_scaler(device, amp="auto" if fast else False)
 
@@ -59,6 +60,7 @@ def _epoch(model, opt, loader, augment, scaler, device) -> float:
 def measure(device, n: int, size: int = SIZE, batch: int = BATCH, rounds: int = 2, name: str = MODEL) -> dict:
     """``{False: [images/s, ...], True: [...]}``: baseline and skinlab's side, alternated
     ``rounds`` times (each after a warm-up of three batches), ``n`` random images of ``size`` px."""
+    from skinlab.data import NUM_CLASSES
     from skinlab.data.cache import TensorBatchLoader
 
     device = torch.device(device)
@@ -66,7 +68,7 @@ def measure(device, n: int, size: int = SIZE, batch: int = BATCH, rounds: int = 
     images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
     if device.type == "cuda":
         images = images.pin_memory()
-    labels = torch.randint(0, 7, (n,), generator=g)
+    labels = torch.randint(0, NUM_CLASSES, (n,), generator=g)
     results: dict = {False: [], True: []}
     for _ in range(rounds):
         for fast in (False, True):  # alternate: a drift in the card's clock hits both

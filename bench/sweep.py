@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skinlab.data import NUM_CLASSES
 from skinlab.data.layout import ENV_VAR
 from skinlab.ensemble import EnsembleError
 
@@ -143,7 +144,7 @@ def run_grid(grid_file: Path, out: Path, parallel: int, deadline_s: float, data:
 
 
 def _prior(y):
-    return np.bincount(y, minlength=7) / len(y)
+    return np.bincount(y, minlength=NUM_CLASSES) / len(y)
 
 
 def logit_adjust(val_y, val_p, test_p, taus=np.linspace(-1, 2, 61)):

@@ -40,17 +40,18 @@ def _setup(name: str, size: int, n: int, seed: int = 0, device=DEVICE) -> Setup:
     that ``skinlab train`` would use for model ``name`` on ``device``."""
     from skinlab import engine
     from skinlab.config import TrainConfig
+    from skinlab.data import NUM_CLASSES
     from skinlab.models import build_model, prefers_channels_last
     from skinlab.pipeline import param_groups
 
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 7, (n,), generator=g)
-    model = build_model(name, num_classes=7, pretrained=False, allow_random_init=True).to(device)
+    labels = torch.randint(0, NUM_CLASSES, (n,), generator=g)
+    model = build_model(name, num_classes=NUM_CLASSES, pretrained=False, allow_random_init=True).to(device)
     channels_last = prefers_channels_last(name, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = engine.make_optimizer(param_groups(model, LR), LR, TrainConfig.weight_decay)
+    opt = engine.make_optimizer(param_groups(model, LR), LR, TrainConfig().weight_decay)
     return Setup(images, labels, model, opt, engine.grad_scaler(device), channels_last)
 
 

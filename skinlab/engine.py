@@ -84,10 +84,11 @@ def grad_scaler(device, amp: bool | str = "auto") -> "torch.amp.GradScaler | Non
     return torch.amp.GradScaler("cuda") if wanted and device.type == "cuda" else None
 
 
-def make_optimizer(params, lr: float, weight_decay: float = 1e-4) -> torch.optim.Optimizer:
+def make_optimizer(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """The training optimiser: AdamW over ``params`` (parameters, or parameter groups such as
     ``pipeline.param_groups`` gives, each with its own ``lr``). ``skinlab train`` and the
-    benchmarks build it here, so a benchmark times the optimiser a run uses."""
+    benchmarks build it here, so a benchmark times the optimiser a run uses. ``weight_decay`` has
+    no default here: the run's is ``TrainConfig.weight_decay``'s."""
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 

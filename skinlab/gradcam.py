@@ -9,9 +9,9 @@ and upsamples to the image::
 :func:`grad_cam` reproduces ``pytorch_grad_cam.GradCAM`` (grad-cam 1.5.7) to ~1e-6 without
 depending on it, and leaves the model exactly as it found it: hooks removed, train/eval modes
 restored, parameters' ``.grad`` and ``requires_grad`` untouched. :func:`cam_mask_score` measures
-how much of the CAM falls on the lesion, using HAM10000's segmentation masks (:func:`load_mask`).
-Colouring a map over its image is :mod:`skinlab.heatmap` (as pytorch-grad-cam keeps
-``utils/image.py`` apart from the CAM methods).
+how much of the CAM falls on the lesion, using HAM10000's segmentation masks (read with
+:func:`skinlab.data.load_mask`). Colouring a map over its image is :mod:`skinlab.heatmap` (as
+pytorch-grad-cam keeps ``utils/image.py`` apart from the CAM methods).
 """
 
 from __future__ import annotations
@@ -24,13 +24,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from skinlab.data.images import load_mask  # the one mask reader, re-exported here
-
 __all__ = [
     "ActivationsAndGradients",
     "grad_cam",
     "cam_mask_score",
-    "load_mask",
 ]
 
 # pytorch-grad-cam's scale_cam_image: (x - min) / (1e-7 + max(x - min)).

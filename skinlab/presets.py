@@ -248,11 +248,6 @@ class EvalPreset:
         if self.color_constancy not in COLOR_CONSTANCY:
             raise ValueError(f"color_constancy {self.color_constancy!r}: expected one of {', '.join(COLOR_CONSTANCY)}")
 
-    @property
-    def input_size(self) -> int:
-        """The side of the model's input: the crop's, else the cached images'."""
-        return self.crop or self.image_size
-
     def batch_transform(self) -> BatchAugment:
         """The evaluation transform of uint8 batches of the run's image cache (already
         colour-corrected): centre crop, normalisation, memory layout."""

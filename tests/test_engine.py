@@ -207,6 +207,8 @@ def test_make_optimizer_is_adamw_over_the_given_groups():
     assert [g["lr"] for g in opt.param_groups] == [1e-3, 1e-4]  # each group keeps its rate
     assert all(g["weight_decay"] == 0.05 for g in opt.param_groups)
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    with pytest.raises(TypeError):  # no default of its own: the run's is TrainConfig.weight_decay
+        make_optimizer(groups, 1e-3)
 
 
 def test_skinlab_train_builds_its_optimiser_with_make_optimizer(tmp_path, synth_dir, monkeypatch):
@@ -217,7 +219,7 @@ def test_skinlab_train_builds_its_optimiser_with_make_optimizer(tmp_path, synth_
     built = []
     real = engine.make_optimizer
 
-    def spy(params, lr, weight_decay=1e-4):
+    def spy(params, lr, weight_decay):
         opt = real(params, lr, weight_decay)
         built.append((lr, weight_decay, [g["lr"] for g in opt.param_groups]))
         return opt

@@ -13,11 +13,11 @@ import torchvision
 from PIL import Image
 from torch import nn
 
+from skinlab.data import load_mask
 from skinlab.gradcam import (
     ActivationsAndGradients,
     cam_mask_score,
     grad_cam,
-    load_mask,
 )
 from skinlab.heatmap import overlay
 

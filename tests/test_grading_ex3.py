@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from skinlab import grading
-from skinlab.grading import verifier
+from skinlab.grading import testcells, verifier
 from skinlab.grading.checking import CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,10 +211,10 @@ def in_kernel_failures(cls) -> dict[str, str]:
 def hidden_calls(seed: int):
     """[(grade_id, check name, params)] of the hidden calls as the verifier draws them for ``seed``."""
     out = []
-    for test in verifier.test_cells(source_nb()):
+    for test in testcells.test_cells(source_nb()):
         for i, call in enumerate(test.calls):
             if call.hidden:
-                out.append((test.grade_id, call.check, verifier.call_params(AID, test, i, call, seed)))
+                out.append((test.grade_id, call.check, testcells.call_params(AID, test, i, call, seed)))
     return out
 
 
@@ -486,11 +486,11 @@ def test_same_verdict_in_the_kernel_and_through_the_verifier(answer):
     seed = 7
     got, messages = verify(sources[answer], seed=seed)
     cls = lenet(sources[answer])
-    for test in verifier.test_cells(source_nb()):
+    for test in testcells.test_cells(source_nb()):
         expected, exact = "", True
         for i, call in enumerate(test.calls):
             grading.reset()
-            message, exact = _in_kernel_message(cls, call.check, verifier.call_params(AID, test, i, call, seed))
+            message, exact = _in_kernel_message(cls, call.check, testcells.call_params(AID, test, i, call, seed))
             if message:
                 expected = ("(hidden test) " if call.hidden else "") + message
                 break

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from skinlab.grading import collect, feedback, report, verifier
+from skinlab.grading import collect, feedback, report, testcells, verifier
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
@@ -68,7 +68,7 @@ def test_malformed_cell_metadata_is_removed_not_fatal(bad):
     node = nbformat.from_dict(nb)
     fixes = collect._clean_metadata(node)
     assert fixes and all(isinstance(c.metadata, dict) for c in node.cells)
-    cells = verifier.worker_cells(_source("ex2_class_weights"), nb)  # the raw notebook, too
+    cells = testcells.worker_cells(_source("ex2_class_weights"), nb)  # the raw notebook, too
     assert cells
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from skinlab.grading import verifier
+from skinlab.grading import testcells, verifier
 from skinlab.grading.checking import CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def points(aid, nb, seed=0, time_limit=2.0):
 
 @pytest.mark.parametrize("aid", sim.ASSIGNMENT_IDS)
 def test_every_test_cell_parses_into_registered_checks(aid):
-    cells = verifier.test_cells(source(aid))
+    cells = testcells.test_cells(source(aid))
     assert [c.grade_id for c in cells] == list(sim.POINTS[aid])
     for cell in cells:
         assert cell.calls, f"{cell.grade_id} calls no check"
@@ -64,11 +64,11 @@ def test_simulated_submission_gets_the_points_it_deserves(aid, student):
 
 @pytest.mark.parametrize("aid", sim.ASSIGNMENT_IDS)
 def test_hidden_inputs_change_with_the_batch_seed(aid):
-    spec_calls = [(cell, i, call) for cell in verifier.test_cells(source(aid))
+    spec_calls = [(cell, i, call) for cell in testcells.test_cells(source(aid))
                   for i, call in enumerate(cell.calls) if call.hidden and CHECKS[call.check].fresh]
     if not spec_calls:
         pytest.skip(f"{aid} has no hidden test with parameters")
     cell, i, call = spec_calls[0]
-    a = verifier.call_params(aid, cell, i, call, seed=1)
-    assert a == verifier.call_params(aid, cell, i, call, seed=1)  # re-gradable
-    assert any(verifier.call_params(aid, cell, i, call, seed=s) != a for s in range(2, 6))
+    a = testcells.call_params(aid, cell, i, call, seed=1)
+    assert a == testcells.call_params(aid, cell, i, call, seed=1)  # re-gradable
+    assert any(testcells.call_params(aid, cell, i, call, seed=s) != a for s in range(2, 6))

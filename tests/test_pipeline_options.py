@@ -203,10 +203,12 @@ def test_backbone_lr_and_crop_and_colour_constancy_reach_a_run(sample, tmp_path,
 
     monkeypatch.setattr(engine, "fit", spy)
     out = tmp_path / "crop"
+    head_lr = TrainConfig().lr  # the default rate, not given: the head trains at it
+    backbone_lr = head_lr / 30
     result = train(_cfg(sample, out, image_size=40, crop=32, color_constancy="shades_of_gray",
-                        backbone_lr=1e-4), log=None)
+                        backbone_lr=backbone_lr), log=None)
     assert seen["train_shape"][-2:] == (32, 32) and seen["eval_shape"][-2:] == (32, 32)
-    assert sorted(seen["lrs"]) == [1e-4, 3e-3]
+    assert sorted(seen["lrs"]) == [backbone_lr, head_lr]
     assert result["n"] > 0
     run = load_run(out)
     assert run.cfg.crop == 32 and run.cfg.color_constancy == "shades_of_gray"

@@ -150,7 +150,7 @@ def test_eval_preset_prepares_an_image_by_the_formula(tmp_path, crop, method):
     x = x[:, top:top + side, top:top + side]
     expected = (x / 255 - np.array(MEAN)[:, None, None]) / np.array(STD)[:, None, None]
     got = preset.prepare(path)
-    assert got.shape == (1, 3, side, side) and preset.input_size == side
+    assert got.shape == (1, 3, side, side)
     np.testing.assert_allclose(got[0].numpy(), expected, atol=1e-5)
     assert torch.equal(preset.pixels(path), torch.from_numpy(x.astype(np.uint8)))  # what the model sees, unnormalised
     # the cache's pixels (before colour constancy) give the same input as the path

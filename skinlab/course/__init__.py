@@ -1,8 +1,9 @@
 """The course around the package, one job per module. What the chapters use: the book's profiles
 (:mod:`.profile`), the top of every page (:mod:`.page`), the models' configurations
 (:mod:`.configs`), the runs shared between chapters (:mod:`.runcache`, keyed by :mod:`.codekey`).
-The book build: :mod:`.bookbuild` (``python -m skinlab.course.bookbuild``), :mod:`.browser`,
-:mod:`.audit`. The exercises: :mod:`.exercises`.
+The book build: :mod:`.bookbuild` (``python -m skinlab.course.bookbuild``), :mod:`.execute` (the
+chapters executed side by side before Sphinx reads them), :mod:`.browser`, :mod:`.audit`. The
+exercises: :mod:`.exercises`.
 
 Nothing here assumes that the package lives inside the course's repository (it may be installed
 anywhere): course commands take the course folder as an argument, else use :func:`course_root`.

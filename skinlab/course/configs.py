@@ -2,15 +2,15 @@
 
 Every model of the book is trained by ``skinlab.pipeline.train``, the path ``skinlab train``
 takes, from a ``TrainConfig``: :func:`lenet_config` and :func:`transfer_config` give the
-profile's settings, with the options of each experiment as overrides; :func:`train_command` is
-the ``skinlab train`` command of the same run (what a reader runs for full results).
+profile's settings, with the options of each experiment as overrides. The ``skinlab train``
+command of the same run (what a reader runs for full results) is
+:func:`skinlab.config.train_command`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from skinlab.config import train_command  # noqa: F401  (derived from TrainConfig's declarations)
 from skinlab.course.profile import Profile, current_profile, progress_enabled
 
 

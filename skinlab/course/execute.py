@@ -8,11 +8,11 @@ about 40 % of it.
 Before Sphinx reads the chapters (``env-before-read-docs``), :func:`prefetch` reads each chapter
 that MyST-NB would execute *exactly as MyST-NB does* (its own notebook reader), skips those the
 execution cache already holds, executes the rest on ``jobs`` kernels at once (longest first, by the
-times of the previous build, else
-as the chapters' front matter says), and stores every success in the execution cache under MyST-NB's own
-key. Sphinx then reads every chapter from the cache. A chapter that fails here is left out of the
-cache: MyST-NB executes it again while reading and reports the error as it always did, so a failed
-build says the same thing, with the same traceback, as before.
+times of the previous build, else as the chapters' front matter says), and stores every success in
+the execution cache under MyST-NB's own key. Sphinx then reads every chapter from the cache. A
+chapter that fails here is left out of the cache: MyST-NB executes it again while reading and
+reports the error as it always did, so a failed build says the same thing, with the same
+traceback, as before.
 
 Chapters that share a run (the main LeNet of chapters 8-12) may now ask for it at the same time:
 :func:`skinlab.course.runcache.cached_train` trains it under a lock, once.

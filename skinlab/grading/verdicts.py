@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from . import verifier
+from . import testcells, verifier
 
 VERIFIED_DIR = "verified"
 
@@ -42,7 +42,7 @@ def verify_unit(course: Path, student: str, assignment: str, notebook: Path, *, 
             raise ValueError("not a notebook")
     except (OSError, ValueError) as exc:
         cells = [verifier.CellVerdict(t.grade_id, 0.0, t.points, f"your notebook could not be read ({exc})")
-                 for t in verifier.test_cells(source)]
+                 for t in testcells.test_cells(source)]
         record["unreadable"] = str(exc)[:200]
     else:
         try:
@@ -50,7 +50,7 @@ def verify_unit(course: Path, student: str, assignment: str, notebook: Path, *, 
                                     time_limit=time_limit, limits=limits)
         except Exception as exc:  # noqa: BLE001 - one notebook must never stop the batch
             cells = [verifier.CellVerdict(t.grade_id, 0.0, t.points, f"your notebook could not be graded ({type(exc).__name__}: {exc})"[:500])
-                     for t in verifier.test_cells(source)]
+                     for t in testcells.test_cells(source)]
             record["unreadable"] = f"{type(exc).__name__}: {exc}"[:200]
     record["cells"] = [asdict(c) for c in cells]
     record["seconds"] = round(time.monotonic() - started, 2)

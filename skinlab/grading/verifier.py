@@ -25,10 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import testcells
 from .checking import CHECKS
-# What the test cells ask (read from the source notebook): kept importable from here, where the
-# verifier's callers and tests have always found them.
-from .testcells import CheckCall, TestCell, call_params, test_cells, worker_cells  # noqa: F401
 from .guard import _SIBLINGS
 from .probes._base import decode, encode
 
@@ -41,7 +39,7 @@ NOTEBOOK_BUDGET_S = 300.0  # all the worker time one notebook may take, restarts
 _REFERENCE_BLOCKED = "the reference package is not available while grading"  # worker._NoReference
 
 
-# ------------------------------------------------------------------ what the t
+# ------------------------------------------------------------------ the worker
 
 
 class WorkerDied(AssertionError):
@@ -276,16 +274,16 @@ def verify(exercise: str, source_nb, submitted_nb, *, seed: int, sandboxed: bool
     import torch
 
     torch.set_num_threads(1)  # the same arithmetic as the one-thread worker
-    worker = Worker(worker_cells(source_nb, submitted_nb), time_limit=time_limit,
+    worker = Worker(testcells.worker_cells(source_nb, submitted_nb), time_limit=time_limit,
                     sandboxed=sandboxed, limits=limits)
     timeouts: dict[str, str] = {}
     verdicts = []
     try:
-        for test in test_cells(source_nb):
+        for test in testcells.test_cells(source_nb):
             message = ""
             for index, call in enumerate(test.calls):
                 spec = CHECKS[call.check]
-                params = call_params(exercise, test, index, call, seed)
+                params = testcells.call_params(exercise, test, index, call, seed)
                 try:
                     spec.judge(RemoteObserver(worker, spec.answers, timeouts), **params)
                 except WorkerDied as exc:
