@@ -39,9 +39,10 @@ test: $(STAMP) browser sandbox
 	$(BIN)/python -m pytest
 
 # The fast loop while editing: what is marked slow (over ~10 s), builds the book or runs nbgrader
-# stays for `make test`. CHECK_ARGS adds pytest arguments, e.g. CHECK_ARGS="-k split".
+# stays for `make test`. One test process per core, at most 4 (pytest-xdist). CHECK_ARGS adds
+# pytest arguments, e.g. CHECK_ARGS="-k split" (or "-n 0" for one process).
 check: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not book and not grading" $(CHECK_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not book and not grading" -n auto --maxprocesses=4 $(CHECK_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -85,6 +85,7 @@ def test_model_choices_come_from_the_registry(capsys):
 
 
 @pytest.mark.realdata
+@pytest.mark.slow  # trains on the real data (~9 s)
 def test_short_lenet_run_on_real_images_beats_majority_balanced_accuracy(ham_dir, tmp_path):
     from skinlab.pipeline import TrainConfig, train
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,17 @@ from skinlab.grading.sandbox import Limits
 REPO = Path(__file__).resolve().parents[1]
 needs_bwrap = pytest.mark.skipif(sandbox.unavailable_reason() is not None,
                                  reason=f"cannot sandbox here: {sandbox.unavailable_reason()}")
+
+
+@pytest.fixture
+def short_tmp():
+    """A folder with a short path: kernel_setup refuses one too long for a unix socket, and
+    pytest's tmp_path is deep (deeper still under pytest-xdist, which `make check` uses)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="sk-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -323,7 +335,7 @@ def _execute(nb, tmp_path, monkeypatch, limits: Limits, cwd: Path):
 
 
 @needs_bwrap
-def test_nbgrader_kernel_runs_sandboxed(course, tmp_path, monkeypatch):
+def test_nbgrader_kernel_runs_sandboxed(course, monkeypatch, short_tmp):
     notebook_dir = course / "autograded" / "alice" / "ex1"
     notebook_dir.mkdir(parents=True)
     cells = [
@@ -335,7 +347,7 @@ def test_nbgrader_kernel_runs_sandboxed(course, tmp_path, monkeypatch):
         "for _ in range(1000): print('x' * 10_000)",  # a flood, cut in the kernel
         _DAEMON.replace('"beat"', "os.environ['HOME'] + '/beat'"),
     ]
-    nb = _execute(new_notebook(cells=[new_code_cell(c) for c in cells]), tmp_path, monkeypatch,
+    nb = _execute(new_notebook(cells=[new_code_cell(c) for c in cells]), short_tmp, monkeypatch,
                   Limits(output_bytes=5_000), cwd=notebook_dir)
     outputs = [c.outputs for c in nb.cells]
     assert outputs[0][0].ename == "FileNotFoundError"
@@ -347,18 +359,18 @@ def test_nbgrader_kernel_runs_sandboxed(course, tmp_path, monkeypatch):
     assert len(flood) < 6_000 and "[output truncated: more than 5000 characters]" in flood
     assert os.listdir(notebook_dir) == []
     # The kernel and its daemon are gone once nbclient shut it down; its sockets are cleaned up.
-    beat = next((tmp_path / "work" / "sandboxes").glob("kernel-*/home/beat"))
+    beat = next((short_tmp / "work" / "sandboxes").glob("kernel-*/home/beat"))
     assert _heartbeat_stops(beat)
-    assert os.listdir(tmp_path / "work" / "runtime") == []
+    assert os.listdir(short_tmp / "work" / "runtime") == []
 
 
 @needs_bwrap
-def test_kernel_is_interrupted_by_message(tmp_path, monkeypatch, scratch):
+def test_kernel_is_interrupted_by_message(tmp_path, monkeypatch, scratch, short_tmp):
     # nbgrader interrupts a cell past Execute.timeout; a signal would not reach into the sandbox.
     from nbclient import NotebookClient
     from traitlets.config.loader import KVArgParseConfigLoader
 
-    env, args = sandbox.kernel_setup(tmp_path / "work", ro=[])
+    env, args = sandbox.kernel_setup(short_tmp / "work", ro=[])
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     nb = new_notebook(cells=[new_code_cell("import time; time.sleep(60)"), new_code_cell("print('next')")])

@@ -53,8 +53,13 @@ def resolve_data_dir(
     seed = SYNTHETIC_SAMPLE_SEED
     root = cache_dir() / f"synthetic-ham10000-n{n_synthetic}-seed{seed}"
     if not (root / METADATA_FILE).is_file():
+        from skinlab.atomic import exclusive
         from skinlab.data.synthetic import make_synthetic_ham10000
 
-        make_synthetic_ham10000(root, n_images=n_synthetic, seed=seed, progress=progress, overwrite=True)
+        # Several processes may ask at once (test workers, the book's kernels): one makes it,
+        # the others wait and find it made (overwrite=True would delete a sample half-written).
+        with exclusive(root):
+            if not (root / METADATA_FILE).is_file():
+                make_synthetic_ham10000(root, n_images=n_synthetic, seed=seed, progress=progress, overwrite=True)
     (root / SYNTHETIC_MARKER).touch()  # folders made before the writer marked them itself
     return DataSource(root, synthetic=True)
