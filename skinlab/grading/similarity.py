@@ -17,8 +17,9 @@ import os
 import re
 from pathlib import Path
 
-# Measured in tests/test_grading_similarity.py: copies (renamed, reformatted, reordered, trimmed)
-# score 0.71-1, independent correct answers at most 0.57 (two canonical training loops).
+# Measured in tests/test_grading_similarity.py and test_grading_similarity_padding.py: copies
+# (renamed, reformatted, reordered, trimmed, padded with no-effect statements) score 0.71-1,
+# independent correct answers at most 0.57 (two canonical training loops).
 DEFAULT_THRESHOLD = 0.64
 K = 8  # tokens per k-gram, under one statement (k = 5…20 tried: 8 separates copies best)
 MIN_KGRAMS = 8  # fewer k-grams beyond the baseline: too little own code to compare
@@ -100,11 +101,63 @@ def _is_noise(stmt: ast.stmt) -> bool:
         isinstance(value, ast.JoinedStr) or isinstance(value, ast.Constant) and isinstance(value.value, str))
 
 
+def _pure(expr) -> bool:
+    # Reading it does nothing: a constant, a name, an attribute chain on a name, a tuple of these.
+    if isinstance(expr, ast.Tuple):
+        return all(_pure(e) for e in expr.elts)
+    while isinstance(expr, ast.Attribute):
+        expr = expr.value
+    return isinstance(expr, (ast.Constant, ast.Name))
+
+
+def _without_effect(stmts: list, dead: set, local: bool = True) -> list:
+    """``stmts`` without statements that do nothing: padding that would otherwise break every
+    k-gram around it. Gone: ``pass``, bare constants, names and attribute reads, ``x = x``,
+    ``if False:`` (``if True:`` becomes its body), ``if x: pass``, ``while False:``, code after
+    ``return``/``raise``/``break``/``continue``, and, in a function (``local``), stores of such values to names never
+    read (``dead``) and their ``del``: a class body's store makes an attribute, a module's a global."""
+    out = []
+    for s in stmts:
+        if isinstance(s, ast.If) and isinstance(s.test, ast.Constant):
+            out += _without_effect(s.body if s.test.value else s.orelse, dead, local)
+            continue
+        if isinstance(s, ast.While) and isinstance(s.test, ast.Constant) and not s.test.value:
+            out += _without_effect(s.orelse, dead, local)
+            continue
+        names = [t for t in getattr(s, "targets", ()) if isinstance(t, ast.Name)]
+        if (isinstance(s, ast.Pass) or isinstance(s, ast.Expr) and _pure(s.value)
+                or isinstance(s, ast.If) and _pure(s.test) and not _without_effect(s.body + s.orelse, dead, local)
+                or isinstance(s, ast.Assign) and len(names) == 1 == len(s.targets)
+                and isinstance(s.value, ast.Name) and s.value.id == names[0].id
+                or local and isinstance(s, (ast.Assign, ast.Delete)) and len(names) == len(s.targets)
+                and all(n.id in dead for n in names) and (isinstance(s, ast.Delete) or _pure(s.value))):
+            continue
+        out.append(s)
+        if isinstance(s, (ast.Return, ast.Raise, ast.Break, ast.Continue)):
+            break
+    return out
+
+
+def _drop_without_effect(tree: ast.AST) -> None:
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    dead = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)} - read
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    local = {id(n) for f in ast.walk(tree) if isinstance(f, functions) for n in ast.walk(f) if n is f
+             or not isinstance(n, ast.ClassDef)}
+    for node in ast.walk(tree):  # parents first: a spliced if-body is pruned when spliced
+        for field in ("body", "orelse", "finalbody"):
+            stmts = getattr(node, field, None)
+            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
+                kept = _without_effect(stmts, dead, id(node) in local)
+                setattr(node, field, kept or ([] if field != "body" else [ast.Pass()]))
+
+
 def _canonicalise(tree: ast.AST) -> None:
-    """Drops imports, docstrings and annotations, masks prose, and renames what the answer
-    defines: its functions, classes, arguments and variables become ``v1``, ``v2``, …, the
+    """Drops imports, docstrings, annotations and statements without effect, masks prose, and
+    renames what the answer defines: its functions, classes, arguments and variables become ``v1``, ``v2``, …, the
     attributes its classes define (methods, what they set on self) ``a1``, …, in order of first
     appearance. Imported and builtin names stay: ``np.bincount`` or ``F.relu`` tell answers apart."""
+    _drop_without_effect(tree)
     imported, bound, attrs, selves = set(), set(), set(), set()
     defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler)
     for node in ast.walk(tree):
