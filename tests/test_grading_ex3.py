@@ -520,3 +520,44 @@ def _variants():
 def test_variant_messages(name, check, source, phrase):
     with pytest.raises(AssertionError, match=re.escape(phrase)):
         getattr(grading, check)(lenet(source))
+
+
+# ---------------------------------------------------------------------------- feedback that names the mistake (issue #20)
+
+NO_LINEAR_RELUS = HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc3(self.fc2(self.fc1(x.flatten(1))))  # no ReLU after either linear layer
+'''
+
+BOTH_LINEAR = "no ReLU after the first linear layer, nor after the second linear layer"
+
+
+def test_missing_relus_after_both_linear_layers_are_named_in_the_kernel():
+    with pytest.raises(AssertionError) as info:
+        grading.check_lenet_equivalent(lenet(NO_LINEAR_RELUS), seed=0, num_classes=7)
+    assert BOTH_LINEAR in str(info.value)
+
+
+def test_one_missing_relu_is_still_named_alone():
+    one = NO_LINEAR_RELUS.replace("self.fc3(self.fc2(", "self.fc3(F.relu(self.fc2(").replace(
+        "x.flatten(1))))", "x.flatten(1)))))")
+    with pytest.raises(AssertionError) as info:
+        grading.check_lenet_equivalent(lenet(one), seed=0, num_classes=7)
+    assert str(info.value).endswith("Your network has no ReLU after the first linear layer.")
+
+
+def test_missing_relus_after_both_linear_layers_are_named_by_the_verifier_same_points():
+    got, messages = verify(NO_LINEAR_RELUS, seed=5)
+    assert got == {**FULL, "test_lenet_equivalent": 0}, messages  # only the message changed
+    assert BOTH_LINEAR in messages["test_lenet_equivalent"]

@@ -433,3 +433,49 @@ def test_the_same_judge_gives_the_same_verdict_in_the_kernel_and_through_the_ver
     nb = _one_check_notebook(name, src, call)
     _, messages = verify(copy.deepcopy(nb), source=nb)
     assert messages["t"] == kernel
+
+
+# ---------------------------------------------------------------------------- feedback that names the mistake (issue #20)
+
+EVALUATE_CALLS_BACKWARD = '''
+import torch
+
+
+def evaluate(model, loader, criterion, device):
+    model.eval()
+    total, correct, n = 0.0, 0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        loss = criterion(out, y)
+        loss.backward()
+        total += loss.item() * len(y)
+        correct += int((out.argmax(1) == y).sum())
+        n += len(y)
+    return total / n, correct / n
+'''
+
+EVALUATE_GRAD_ENABLED = EVALUATE_CALLS_BACKWARD.replace("        loss.backward()\n", "")
+
+BACKWARD_PHRASE = "computed gradients during evaluation: it called backward()"
+
+
+def test_evaluate_calling_backward_is_told_gradients_were_computed():
+    ns = answers_ns({"evaluate": EVALUATE_CALLS_BACKWARD})
+    with pytest.raises(AssertionError) as info:
+        grading.check_evaluate_mode(ns["evaluate"], seed=2)
+    assert BACKWARD_PHRASE in str(info.value) and "remove loss.backward()" in str(info.value)
+
+
+def test_evaluate_without_no_grad_but_no_backward_keeps_the_plain_message():
+    ns = answers_ns({"evaluate": EVALUATE_GRAD_ENABLED})
+    with pytest.raises(AssertionError) as info:
+        grading.check_evaluate_mode(ns["evaluate"], seed=2)
+    assert str(info.value).startswith("evaluate ran the model with gradients enabled")
+    assert "backward" not in str(info.value)
+
+
+def test_evaluate_calling_backward_through_the_verifier_same_points():
+    got, messages = verify(submission({"evaluate": EVALUATE_CALLS_BACKWARD}), seed=3)
+    assert got == {**ALL_POINTS, "test_evaluate_mode": 0}, messages  # only the message changed
+    assert BACKWARD_PHRASE in messages["test_evaluate_mode"]

@@ -16,26 +16,70 @@ from pathlib import Path
 from ..course.exercises import exercise_ids
 
 
-def find_tampering(release_nb, submitted_nb) -> list[tuple[str, str]]:
-    """[(grade_id, problem)] for locked/test cells of the release that were deleted or edited."""
+def _nbmeta(cell) -> dict:
+    meta = cell.get("metadata", {}) if isinstance(cell.get("metadata"), dict) else {}
+    meta = meta.get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def _has_points(meta) -> bool:
+    return meta.get("points") not in (None, 0, 0.0, "", "0")
+
+
+def _graded(meta) -> bool:
+    """nbgrader would count points for the cell: ``grade: true`` or points set."""
+    return bool(meta.get("grade")) or _has_points(meta)
+
+
+def _metadata_problem(source, meta) -> str | None:
+    """Why the submitted nbgrader metadata ``meta`` of a cell is not what the source notebook has
+    for its grade_id (``source``: that cell's metadata there, None if the source has no such
+    grade_id), or None. The verifier reads the source, so the points stay right; this says who tried."""
+    if source is None:
+        return (f"extra graded cell: its grade_id is not in the source (points {meta.get('points', 0)!r})"
+                if _graded(meta) else None)
+    if source.get("solution") and not source.get("grade"):  # an answer cell
+        marks = [k for k in ("locked", "grade") if meta.get(k)] + (["points"] if _has_points(meta) else [])
+        return f"answer cell re-marked as {'/'.join(marks)}" if marks else None
+    if source.get("grade"):  # a test cell
+        if meta.get("solution"):
+            return "test cell re-marked as an answer (solution: true)"
+        return None  # grade/points/locked: "metadata changed" (find_tampering)
+    if _graded(meta):  # a locked cell of the source, not graded there
+        return f"graded, but not graded in the source (points {meta.get('points', 0)!r})"
+    return None
+
+
+def find_tampering(release_nb, submitted_nb, source_nb=None) -> list[tuple[str, str]]:
+    """[(grade_id, problem)] for locked/test cells of the release that were deleted or edited, and
+    for nbgrader metadata that differs from the source notebook's (``source_nb``, default the
+    release; metadata of both is the same): an extra graded cell, an answer cell re-marked as
+    locked/graded, a test cell re-marked as an answer, a test cell's points changed."""
     import nbformat
 
     rel = nbformat.read(str(release_nb), as_version=4)
+    src = nbformat.read(str(source_nb), as_version=4) if source_nb is not None else rel
     try:
         sub = nbformat.read(str(submitted_nb), as_version=4)
     except Exception as exc:  # unreadable JSON is tampering of its own kind
         return [("(notebook)", f"unreadable: {exc}")]
     by_id = {}
     for cell in sub.cells:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        gid = _nbmeta(cell).get("grade_id")
         if gid:
             by_id.setdefault(gid, []).append(cell)
+    kinds = {}
+    for cell in src.cells:
+        meta = _nbmeta(cell)
+        if meta.get("grade_id"):
+            kinds.setdefault(meta["grade_id"], meta)
     problems = []
     for cell in rel.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = _nbmeta(cell)
         gid = meta.get("grade_id")
         if not gid or not (meta.get("locked") or meta.get("grade")) or meta.get("solution"):
             continue
+        meta = kinds.get(gid, meta)
         copies = by_id.get(gid, [])
         if not copies:
             problems.append((gid, "deleted"))
@@ -45,10 +89,20 @@ def find_tampering(release_nb, submitted_nb) -> list[tuple[str, str]]:
         other = copies[0]
         if other.source.strip() != cell.source.strip():
             problems.append((gid, "edited"))
-        elif {k: other["metadata"].get("nbgrader", {}).get(k) for k in ("grade", "points", "locked")} != {
+        elif not _nbmeta(other).get("solution") and {k: _nbmeta(other).get(k) for k in ("grade", "points", "locked")} != {
             k: meta.get(k) for k in ("grade", "points", "locked")
         }:
             problems.append((gid, "metadata changed"))
+    flagged = set()
+    for cell in sub.cells:  # every cell with nbgrader metadata, against the source's
+        meta = _nbmeta(cell)
+        gid = meta.get("grade_id")
+        if not gid or not isinstance(gid, str):
+            continue
+        problem = _metadata_problem(kinds.get(gid), meta)
+        if problem and (gid, problem) not in flagged:
+            flagged.add((gid, problem))
+            problems.append((gid, problem))
     return problems
 
 
@@ -168,7 +222,10 @@ def _submit(course: Path, src: Path, student: str, aid: str, batch: _Batch) -> N
         fixes = _clean_metadata(nb)
         fixes += _deduplicate(nb, nbformat.read(str(release_nb), as_version=4))
         nbformat.write(nb, str(dest / f"{aid}.ipynb"))
-        problems = [p for p in find_tampering(release_nb, dest / f"{aid}.ipynb") if p[1] != "duplicated"] + fixes
+        source_nb = course / "solutions" / aid / f"{aid}.ipynb"  # what the verifier grades from
+        problems = [p for p in find_tampering(release_nb, dest / f"{aid}.ipynb",
+                                              source_nb if source_nb.is_file() else None)
+                    if p[1] != "duplicated"] + fixes
     except Exception as exc:  # noqa: BLE001 - unreadable: nbgrader fails on it, the status says why
         shutil.copyfile(notebook, dest / f"{aid}.ipynb", follow_symlinks=False)
         problems = [("(notebook)", f"unreadable: {_one_line(exc)}")]

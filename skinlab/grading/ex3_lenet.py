@@ -8,6 +8,8 @@ weights, in that order, are loaded into the reference ``skinlab.models.LeNet`` t
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .checking import check
@@ -372,10 +374,13 @@ def check_lenet_equivalent(observe, seed: int = 0, num_classes: int = 7, batch: 
     hint = ""
     with torch.no_grad():
         names = ["first convolution", "second convolution", "first linear layer", "second linear layer"]
-        for i in range(4):
-            relus = tuple(j != i for j in range(4))
+        # the fewest missing ReLUs that explain the outputs (one, or several: both linear ones…)
+        for missing in sorted((m for m in itertools.product((False, True), repeat=4) if any(m)), key=sum):
+            relus = tuple(not m for m in missing)
             if torch.allclose(got, _lenet_forward(params, x, relus), atol=1e-5):
-                hint = f" Your network has no ReLU after the {names[i]}."
+                where = [names[i] for i in range(4) if missing[i]]
+                hint = " Your network has no ReLU after the " + ", nor after the ".join(where) + "."
+                break
         if torch.allclose(got, _lenet_forward(params, x, pool="avg"), atol=1e-5):
             hint = " You used average pooling; LeNet here uses max-pooling (nn.MaxPool2d(2))."
         if torch.allclose(got, torch.softmax(want, 1), atol=1e-5):

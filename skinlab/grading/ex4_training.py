@@ -301,10 +301,13 @@ def check_evaluate_mode(observe, seed: int = 0):
             "the model was in training mode during evaluate (Dropout active, BatchNorm using batch "
             "statistics): call model.eval() first"
         )
+    backward = seen.get("grads") is True  # a parameter got a .grad: backward() ran
     if any(grad for _, grad in modes):
         raise AssertionError(
-            "evaluate ran the model with gradients enabled: wrap the loop in `with torch.no_grad():` "
-            "(no autograd graph: less memory, faster)"
+            ("evaluate computed gradients during evaluation: it called backward() (the parameters got "
+             "a .grad). Evaluation only measures the model: remove loss.backward() and " if backward else
+             "evaluate ran the model with gradients enabled: ")
+            + "wrap the loop in `with torch.no_grad():` (no autograd graph: less memory, faster)"
         )
     if seen.get("grads") is not False:
         raise AssertionError("evaluate created parameter gradients (.grad): do not call backward() when evaluating")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..atomic import exclusive, write_json
-from .collect import TAMPERED_FIELDS, _Batch, _one_line
+from .collect import DEDUPLICATED, TAMPERED_FIELDS, _Batch, _one_line
 from .verdicts import open_gradebook as _gradebook
 
 
@@ -164,6 +164,11 @@ def _report(course: Path, out: Path, batch: _Batch, problems: list[str], verifie
     flags = {}
     for row in tampered:
         flags.setdefault((row["student_id"], row["assignment"]), []).append(f"{row['grade_id']} {row['problem']}")
+    mine = {(r["student_id"], r["assignment"]) for r in batch.tampered if r["problem"] != DEDUPLICATED}
+    if mine:  # the points are right (the verifier reads the source), but someone tried
+        print(f"warning: {len(mine)} notebook(s) of this batch have test cells or nbgrader metadata that "
+              f"differ from the source (edited, deleted, re-marked, extra graded cells): see "
+              f"{out / 'tampered.csv'} and the tampered column of {grades_csv}", file=sys.stderr)
     statuses = _statuses(course, [(r["student_id"], r["assignment"]) for r in rows], batch,
                          _nbgrader_failures("\n".join(problems)), verifier_only)
     for row in rows:
