@@ -524,21 +524,10 @@ def test_variant_messages(name, check, source, phrase):
 
 # ---------------------------------------------------------------------------- feedback that names the mistake (issue #20)
 
-NO_LINEAR_RELUS = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc3(self.fc2(self.fc1(x.flatten(1))))  # no ReLU after either linear layer
-'''
+# The functional answer above with the ReLUs after both linear layers left out.
+NO_LINEAR_RELUS = CORRECT["functional"].replace("x = F.relu(self.fc1(x))", "x = self.fc1(x)").replace(
+    "x = F.relu(self.fc2(x))", "x = self.fc2(x)")
+assert NO_LINEAR_RELUS.count("F.relu") == 2  # only the convolutions' are left
 
 BOTH_LINEAR = "no ReLU after the first linear layer, nor after the second linear layer"
 
@@ -550,8 +539,7 @@ def test_missing_relus_after_both_linear_layers_are_named_in_the_kernel():
 
 
 def test_one_missing_relu_is_still_named_alone():
-    one = NO_LINEAR_RELUS.replace("self.fc3(self.fc2(", "self.fc3(F.relu(self.fc2(").replace(
-        "x.flatten(1))))", "x.flatten(1)))))")
+    one = NO_LINEAR_RELUS.replace("x = self.fc2(x)", "x = F.relu(self.fc2(x))")
     with pytest.raises(AssertionError) as info:
         grading.check_lenet_equivalent(lenet(one), seed=0, num_classes=7)
     assert str(info.value).endswith("Your network has no ReLU after the first linear layer.")
