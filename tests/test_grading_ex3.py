@@ -30,6 +30,7 @@ from skinlab.grading.checking import CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
+import adversarial_class as adv  # noqa: E402
 import simulated_class as sim  # noqa: E402
 
 AID = "ex3_lenet"
@@ -549,3 +550,72 @@ def test_missing_relus_after_both_linear_layers_are_named_by_the_verifier_same_p
     got, messages = verify(NO_LINEAR_RELUS, seed=5)
     assert got == {**FULL, "test_lenet_equivalent": 0}, messages  # only the message changed
     assert BOTH_LINEAR in messages["test_lenet_equivalent"]
+
+
+# ---------------------------------------------------------------------------- points from recomputed values (issue #20)
+
+# The answers of the adversarial class that lie to the grader about themselves.
+ONE_LINEAR, FORGED_PROBES, SELF_ZEROING = adv.ONE_LINEAR_LENET, adv.FORGED_LENET_PROBES, adv.SELF_ZEROING_LENET
+# What a one-Linear "LeNet" honestly scores: the output's shape and raw logits, nothing else.
+ONE_LINEAR_POINTS = adv.ONE_LINEAR_POINTS
+
+
+def test_a_one_linear_model_scores_what_its_values_show():
+    got, messages = verify(ONE_LINEAR, seed=3)
+    assert got == ONE_LINEAR_POINTS, messages
+
+
+def test_forged_probe_replies_earn_nothing_a_one_linear_model_does_not():
+    got, messages = verify(FORGED_PROBES, seed=3)
+    assert got == ONE_LINEAR_POINTS, messages
+    assert "does not receive the images" in messages["test_lenet_layers"]
+    assert "does not compute LeNet-5's layers" in messages["test_lenet_parameters"]
+    assert "differ from LeNet-5's" in messages["test_lenet_equivalent"]
+
+
+def test_a_model_that_zeroes_its_weights_in_eval_mode_is_judged_on_the_grader_s_weights():
+    got, messages = verify(SELF_ZEROING, seed=3)
+    assert got["test_lenet_equivalent"] == 0, messages
+    assert got == {**{gid: 0 for gid in FULL}, "test_lenet_output": FULL["test_lenet_output"]}, messages
+    assert "without changing its weight or bias in forward" in messages["test_lenet_layers"]
+
+
+def _fake(reply):
+    return lambda probe, **params: reply
+
+
+def test_every_structural_judge_wants_values_not_descriptions():
+    """A reply that describes LeNet-5 perfectly but whose values are not the layers' computation
+    fails every cell but the output's shape; the true trace of the reference passes them all."""
+    from skinlab.grading.probes import ex3_lenet as probes
+
+    ns = {"__name__": "__main__"}
+    run_cell(CORRECT["functional"], ns, "LeNet")
+    honest = {"LeNet": ns["LeNet"]}
+    call = lambda name, fn, *a, _on="", **k: fn(*a, **k)  # noqa: E731
+    trace = probes.layers(call, honest, 7, 3, 11)
+    CHECKS["check_lenet_layers"].judge(_fake(trace), num_classes=7, batch=3, seed=11)
+    for key, change in (("input", lambda v: v * 0), ("output", lambda v: v + 1e-3)):
+        for i in range(5):
+            forged = copy.deepcopy(trace)
+            forged["layers"][i][key] = change(forged["layers"][i][key])
+            with pytest.raises(AssertionError):
+                CHECKS["check_lenet_layers"].judge(_fake(forged), num_classes=7, batch=3, seed=11)
+    # the same values under another seed: the grader's weights differ, nothing is confirmed
+    with pytest.raises(AssertionError, match="does not receive the images|is not what that layer computes"):
+        CHECKS["check_lenet_layers"].judge(_fake(trace), num_classes=7, batch=3, seed=12)
+    equivalent = probes.equivalent(call, honest, 11, 7, 3)
+    CHECKS["check_lenet_equivalent"].judge(_fake(equivalent), seed=11, num_classes=7, batch=3)
+    with pytest.raises(AssertionError, match="differ from LeNet-5's"):
+        CHECKS["check_lenet_equivalent"].judge(_fake(equivalent), seed=12, num_classes=7, batch=3)
+
+
+def test_the_grader_s_weights_are_drawn_from_the_seed_alone():
+    from skinlab.grading.probes.ex3_lenet import grader_weights
+
+    a = grader_weights(5, 2, (120, 400), (120,))
+    assert all(torch.equal(x, y) for x, y in zip(a, grader_weights(5, 2, (120, 400), (120,))))
+    assert not torch.equal(a[0], grader_weights(6, 2, (120, 400), (120,))[0])
+    assert not torch.equal(a[0][:84, :120], grader_weights(5, 3, (84, 120), (84,))[0])
+    assert grader_weights(5, 0, (6, 3, 5, 5), None)[1] is None
+    assert abs(float(a[0].std()) - 400 ** -0.5) < 0.005

@@ -37,6 +37,10 @@ class Check:
     answers: tuple[str, ...]  # the notebook names this check calls (its first is the argument)
     judge: Callable
     fresh: Callable[[np.random.Generator], dict] | None  # hidden-test inputs drawn at grading
+    # What the check takes on the word of the process that ran the student's code ("" when every
+    # point rests on values the verifier recomputes from inputs it drew). docs/GRADING.md lists
+    # these, and the feedback says which test cells rest on them.
+    self_report: str = ""
 
     def params(self, args=(), kwargs=None) -> dict:
         """The judge's keyword arguments for a test cell's ``check_x(answer, *args, **kwargs)``."""
@@ -60,11 +64,15 @@ class InKernel:
         return roundtrip(probe_function(probe)(guarded_call, self.answers, **params))
 
 
-def check(*answers: str, fresh: Callable[[np.random.Generator], dict] | None = None):
-    """Register ``judge`` and return the public ``check_*(answer, ...)`` that test cells call."""
+def check(*answers: str, fresh: Callable[[np.random.Generator], dict] | None = None, self_report: str = ""):
+    """Register ``judge`` and return the public ``check_*(answer, ...)`` that test cells call.
+
+    ``self_report`` names what the judge believes from the worker's own report rather than from
+    a value it recomputes (a hook count, "it raised"): such a check is worth a small stated share.
+    """
 
     def decorate(judge):
-        spec = Check(judge.__name__, tuple(answers), judge, fresh)
+        spec = Check(judge.__name__, tuple(answers), judge, fresh, self_report)
         CHECKS[spec.name] = spec
 
         @functools.wraps(judge)

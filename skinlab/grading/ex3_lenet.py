@@ -2,8 +2,16 @@
 
 Probes (what runs the student's code): ``probes/ex3_lenet.py``. A model is judged by what its
 ``forward`` does: its Conv2d / Linear layers are matched in the order the forward pass calls
-them (declared in ``__init__`` in any order, in ``nn.Sequential`` blocks or not), and its
-weights, in that order, are loaded into the reference ``skinlab.models.LeNet`` to compare outputs.
+them (declared in ``__init__`` in any order, in ``nn.Sequential`` blocks or not).
+
+Points rest on values this process recomputes (issue #20). The probe puts the grader's weights
+(``grader_weights``, drawn from the check's seed) in the layers, in forward order, and reports
+each layer's input and output. What the worker says about the layers (kinds, sizes, counts) only
+explains a failure; a structural cell passes when the values agree with it: each layer's output
+is that layer recomputed here on its input with the grader's weights, the first layer gets the
+images, and each layer's input is the previous one's output after an activation (and pooling).
+The equivalence cell compares the output with the reference ``skinlab.models.LeNet`` holding the
+grader's weights on the same images, never with weights the worker reports.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import itertools
 import numpy as np
 
 from .checking import check
-from .probes.ex3_lenet import lenet_input  # the images both sides build
+from .probes.ex3_lenet import grader_weights, lenet_input  # what both sides build from the seed
 
 PROBES = "ex3_lenet"
 
@@ -174,6 +182,97 @@ def _never_called(seen: dict, layers: list) -> str:
             + ", ".join(_describe(d) for d in idle))
 
 
+# ------------------------------------------------------------------------------ values
+
+_VALUES_RTOL, _VALUES_ATOL = 1e-4, 1e-5
+
+
+def _close(got, want) -> bool:
+    if not isinstance(got, np.ndarray) or got.dtype.kind != "f" or tuple(got.shape) != tuple(want.shape):
+        return False
+    want = np.asarray(want, dtype=np.float64)
+    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+    return bool(np.allclose(got.astype(np.float64), want, rtol=_VALUES_RTOL, atol=_VALUES_ATOL * scale))
+
+
+def _tuple(value, default):
+    if isinstance(value, list):
+        return tuple(int(v) for v in value)
+    return value if value is not None else default
+
+
+def _recompute(layer: dict, seed: int):
+    """What this layer computes on the input it got, with the grader's weights (None: it cannot)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = layer.get("input")
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or not isinstance(layer.get("weight_shape"), list):
+        return None
+    try:
+        weight, bias = grader_weights(seed, int(layer["module"]), layer["weight_shape"], layer.get("bias_shape"))
+        xt, w = torch.from_numpy(x.astype(np.float64)), weight.double()
+        b = None if bias is None else bias.double()
+        with torch.no_grad():
+            if layer.get("kind") == "Conv2d":
+                padding = layer.get("padding")
+                padding = padding if isinstance(padding, str) else _tuple(padding, 0)
+                out = F.conv2d(xt, w, b, stride=_tuple(layer.get("stride"), 1), padding=padding,
+                               dilation=_tuple(layer.get("dilation"), 1), groups=int(layer.get("groups") or 1))
+            else:
+                out = F.linear(xt, w, b)
+        return out.numpy()
+    except Exception:  # noqa: BLE001 - a description no layer could have: not confirmed
+        return None
+
+
+def _between(y: np.ndarray):
+    """What may lie between a layer's output and the next layer's input: an activation (ReLU,
+    tanh, sigmoid or none) and, after a convolution, 2x2 max- or average-pooling, in either order."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(y.astype(np.float64))
+    acts = (torch.relu, torch.tanh, torch.sigmoid, lambda v: v)
+    pools = (lambda v: F.max_pool2d(v, 2), lambda v: F.avg_pool2d(v, 2)) if t.ndim == 4 else ()
+    for act in acts:
+        yield act(t)
+        for pool in pools:
+            yield pool(act(t))
+            yield act(pool(t))
+
+
+def _values_problem(seen: dict, layers: list, seed: int, batch: int, scale: float = 1.0) -> str | None:
+    """Why the reported values do not confirm the reported layers, or None when they do."""
+    if not layers:
+        return "your forward calls no convolution or linear layer"
+    images = lenet_input(seed, batch, scale).numpy()
+    if not _close(layers[0].get("input"), images):
+        return (f"your first layer ({_describe(layers[0])}) does not receive the images given to the model: "
+                "pass the input x to the first convolution as it is")
+    for i, layer in enumerate(layers):
+        want = _recompute(layer, seed)
+        if want is None or not _close(layer.get("output"), want):
+            return (f"the output of the {_ordinal(i)} layer your forward calls ({_describe(layer)}) is not what "
+                    "that layer computes on its input with the weights the grader put in it: call each layer "
+                    "as layer(x), without changing its weight or bias in forward")
+        if i + 1 < len(layers):
+            nxt = layers[i + 1].get("input")
+            if not isinstance(nxt, np.ndarray) or not any(
+                    _close(nxt, (c.reshape(nxt.shape) if c.numel() == nxt.size else c).numpy())
+                    for c in _between(layer["output"])):
+                return (f"the input of the {_ordinal(i + 1)} layer ({_describe(layers[i + 1])}) is not the output of "
+                        f"the {_ordinal(i)} after an activation{' and 2x2 pooling' if i < 2 else ''}: each layer "
+                        "must take the previous one's output")
+    return None
+
+
+def _confirm(seen: dict, layers: list, seed: int, batch: int, scale: float = 1.0) -> None:
+    problem = _values_problem(seen, layers, seed, batch, scale)
+    if problem:
+        raise AssertionError(problem)
+
+
 # ------------------------------------------------------------------------------ checks
 
 
@@ -220,11 +319,24 @@ def check_lenet_layers(observe, num_classes: int = 7, batch: int = 2, seed: int 
     if out.get("shape") != [batch, num_classes]:
         shape = tuple(out["shape"]) if isinstance(out.get("shape"), list) else out.get("type")
         raise AssertionError(f"the model's output should be ({batch}, {num_classes}); got {shape}")
+    _confirm(seen, layers, seed, batch)
+
+
+def _lenet_structure(seen: dict, num_classes: int, seed: int, batch: int) -> None:
+    """The trace shows LeNet-5's five layers (each with its bias), confirmed by their values."""
+    if seen.get("module") is not True:
+        raise AssertionError(f"LeNet() should create a torch.nn.Module; got {seen.get('type')}")
+    if "raised" in seen:
+        _forward_raised(seen, num_classes, f"a batch of {batch} images")
+    layers = _forward_layers(seen)
+    _params_in_forward_order(layers, num_classes)
+    _confirm(seen, layers, seed, batch)
 
 
 @check("LeNet")
 def check_lenet_parameters(observe):
-    """61,751 parameters for 7 classes; which layer is off if not."""
+    """61,751 parameters for 7 classes; which layer is off if not. The count stands when the
+    forward pass computes LeNet-5's five layers (their values, with the grader's weights)."""
     seen = observe(f"{PROBES}.parameters")
     _module(seen, "LeNet(...)")
     total = seen.get("total")
@@ -236,6 +348,13 @@ def check_lenet_parameters(observe):
             f"LeNet() should have {expected:,} parameters (7 classes); yours has {shown}. "
             f"Per layer: {detail}. Expected: conv 456, conv 2,416, linear 48,120, 10,164, 595."
         )
+    # The count is the worker's word; it stands when the forward pass computes LeNet-5's layers.
+    trace = seen.get("trace") if isinstance(seen.get("trace"), dict) else {}
+    try:
+        _lenet_structure(trace, 7, 0, 2)
+    except AssertionError as exc:
+        raise AssertionError(f"LeNet() reports {expected:,} parameters, but its forward pass does not compute "
+                             f"LeNet-5's layers: {exc}") from None
 
 
 @check("LeNet", fresh=_fresh_output)
@@ -259,6 +378,8 @@ def check_lenet_logits(observe, seed: int = 0, batch: int = 8):
     seed, batch = int(seed), int(batch)
     seen = observe(f"{PROBES}.logits", seed=seed, batch=batch)
     _module(seen, "LeNet(...)")
+    if "raised" in seen:
+        _forward_raised(seen, 7, f"a batch of {batch} images")
     out = seen.get("output") or {}
     values = out.get("values")
     if not isinstance(values, np.ndarray) or values.ndim != 2 or len(values) != batch:
@@ -276,6 +397,15 @@ def check_lenet_logits(observe, seed: int = 0, batch: int = 8):
                 "your outputs are log-probabilities (they end with log_softmax): return the raw "
                 "scores; nn.CrossEntropyLoss applies log-softmax itself"
             )
+    # Raw scores are the last layer's output as it is: confirmed with the grader's weights.
+    layers = _forward_layers(seen)
+    last = layers[-1] if layers else None
+    want = _recompute(last, seed) if last else None
+    if want is None or not _close(last.get("output"), want) or not _close(values, want):
+        raise AssertionError(
+            "your model's output is not the output of its last linear layer as that layer computes it "
+            "(with the weights the grader put in it): return the last layer's output unchanged, the logits"
+        )
 
 
 def _lenet_forward(params, x, relus=(True, True, True, True), pool="max"):
@@ -297,10 +427,10 @@ def _weight_shapes(num_classes: int) -> list:
             ((num_classes, 84), (num_classes,))]
 
 
-def _params_in_forward_order(layers: list, num_classes: int) -> list:
-    """[w1, b1, …, w5, b5] as tensors, from the layers in the order forward calls them."""
-    import torch
-
+def _params_in_forward_order(layers: list, num_classes: int, seed: int | None = None) -> list:
+    """Check that the layers forward calls have LeNet-5's kinds and weight shapes, each with a bias;
+    with ``seed``, return [w1, b1, …, w5, b5]: the weights the grader put in them (never the
+    worker's report of its weights)."""
     _called_once(layers)
     shapes = _weight_shapes(num_classes)
     listing = ", ".join(f"{_want(i, num_classes)} {w}" for i, (w, _) in enumerate(shapes))
@@ -314,24 +444,24 @@ def _params_in_forward_order(layers: list, num_classes: int) -> list:
                 f"them: {listing}): check the layer sizes first"
             )
         layer = layers[i]
-        weight, bias = layer.get("weight"), layer.get("bias")
-        wgot = tuple(weight.shape) if isinstance(weight, np.ndarray) else None
+        got = layer.get("weight_shape")
+        wgot = tuple(got) if isinstance(got, list) else None
         if layer.get("kind") != kind or wgot != wshape:
             raise AssertionError(
                 f"the {_ordinal(i)} layer your forward calls is {_describe(layer)} with a weight of shape {wgot}; "
                 f"LeNet-5's is {kind} with a weight of shape {wshape} (its layers, in the order forward calls "
                 f"them: {listing}): check the layer sizes first"
             )
-        if not isinstance(bias, np.ndarray):
+        if not isinstance(layer.get("bias_shape"), list):
             raise AssertionError(
                 f"the {_ordinal(i)} layer ({_describe(layer)}) has no bias: LeNet-5's layers have one "
                 "(bias=True, the default)"
             )
-        if tuple(bias.shape) != bshape:
+        if tuple(layer["bias_shape"]) != bshape:
             raise AssertionError(f"the bias of the {_ordinal(i)} layer ({_describe(layer)}) has shape "
-                                 f"{tuple(bias.shape)}; expected {bshape}")
-        params += [torch.from_numpy(np.asarray(weight, dtype=np.float32)),
-                   torch.from_numpy(np.asarray(bias, dtype=np.float32))]
+                                 f"{tuple(layer['bias_shape'])}; expected {bshape}")
+        if seed is not None:
+            params += list(grader_weights(seed, i, wshape, bshape))
     if len(layers) > 5:
         raise AssertionError(
             f"LeNet-5 has 2 convolutions and 3 linear layers; your forward calls {len(layers)}: "
@@ -342,7 +472,8 @@ def _params_in_forward_order(layers: list, num_classes: int) -> list:
 
 @check("LeNet", fresh=_fresh_equivalent)
 def check_lenet_equivalent(observe, seed: int = 0, num_classes: int = 7, batch: int = 4):
-    """With the same weights, the student's LeNet computes what the reference LeNet computes (1e-6)."""
+    """With the grader's weights, the student's LeNet computes what the reference LeNet computes
+    on the same images (1e-6)."""
     import torch
     from skinlab.models import LeNet as ReferenceLeNet
 
@@ -351,7 +482,7 @@ def check_lenet_equivalent(observe, seed: int = 0, num_classes: int = 7, batch: 
     _module(seen, f"LeNet({num_classes})")
     if "raised" in seen:
         _forward_raised(seen, num_classes, f"a batch of {batch} images")
-    params = _params_in_forward_order(_forward_layers(seen), num_classes)
+    params = _params_in_forward_order(_forward_layers(seen), num_classes, seed)
     out = seen.get("output") or {}
     values = out.get("values")
     if not isinstance(values, np.ndarray) or values.shape != (batch, num_classes):

@@ -141,7 +141,10 @@ def _verdict_output(verdict: dict) -> dict:
     from nbformat.v4 import new_output
 
     if not verdict.get("message"):
-        return new_output("stream", name="stdout", text="passed (verified outside your notebook)\n")
+        told = verdict.get("self_report")
+        also = (f"; it also rests on what the process running your code reported about itself, which "
+                f"the grader cannot recompute: {told}" if told else "")
+        return new_output("stream", name="stdout", text=f"passed (verified outside your notebook{also})\n")
     return new_output("error", ename="AssertionError", evalue=verdict["message"],
                       traceback=["AssertionError (test failed)", f"AssertionError: {verdict['message']}"])
 

@@ -266,6 +266,19 @@ class CellVerdict:
     points: float
     max_points: float
     message: str  # "" when passed
+    # What this cell's points take on the word of the process that ran the student's code
+    # (``Check.self_report`` of its checks); "" when they rest on recomputed values alone.
+    self_report: str = ""
+
+
+def self_reports(test) -> str:
+    """The ``self_report`` phrases of a test cell's checks, in order, each once."""
+    phrases = []
+    for call in test.calls:
+        phrase = CHECKS[call.check].self_report if call.check in CHECKS else ""
+        if phrase and phrase not in phrases:
+            phrases.append(phrase)
+    return "; ".join(phrases)
 
 
 def verify(exercise: str, source_nb, submitted_nb, *, seed: int, sandboxed: bool,
@@ -296,7 +309,8 @@ def verify(exercise: str, source_nb, submitted_nb, *, seed: int, sandboxed: bool
                     if call.hidden:
                         message = f"(hidden test) {message}"
                     break
-            verdicts.append(CellVerdict(test.grade_id, 0.0 if message else test.points, test.points, message))
+            verdicts.append(CellVerdict(test.grade_id, 0.0 if message else test.points, test.points, message,
+                                        self_reports(test)))
     finally:
         worker.close()
     return verdicts

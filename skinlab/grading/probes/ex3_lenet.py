@@ -2,10 +2,15 @@
 
 A model is described by what its ``forward`` does, not by how ``__init__`` declares it: a
 process-wide forward hook (removed afterwards) records every ``nn.Conv2d`` / ``nn.Linear`` call in
-the order the forward pass makes it, with the layer's hyper-parameters, the shape of its output
-and, when the judge needs them, its weight and bias as numpy arrays. The declared layers (in
-registration order) come too, for the messages. The judge (``skinlab.grading.ex3_lenet``)
-compares all this with the reference.
+the order the forward pass makes it, with the layer's hyper-parameters and the shape of its output.
+The declared layers (in registration order) come too, for the messages.
+
+Every point rests on values (issue #20): a *trace* first finds the layers in forward order, puts
+the grader's weights in them (:func:`grader_weights`, drawn from the request's seed, the same
+function the verifier calls), runs the model again and reports each layer's input and output
+and the model's output. The judge (``skinlab.grading.ex3_lenet``) recomputes each layer and the
+whole LeNet-5 from the images and the weights it chose itself: what this process says about its
+layers is only believed where those values confirm it.
 """
 
 from __future__ import annotations
@@ -90,19 +95,41 @@ def _not_module(model):
     return {"module": False, "type": type_name(model)}
 
 
-def _forward(call, model, x, on: str, *, weights: bool, values: bool, catch: bool) -> dict:
+def grader_weights(seed: int, index: int, weight_shape, bias_shape):
+    """The weight and bias (None without one) the grader puts in the ``index``-th layer that forward
+    calls: N(0, 1/fan_in) and U(-0.5, 0.5), from ``seed`` alone. The verifier calls this too."""
+    import torch
+
+    g = torch.Generator().manual_seed(int(seed) + 7919 + 104729 * (int(index) + 1))
+    weight_shape = tuple(int(n) for n in weight_shape)
+    fan_in = max(1, int(torch.tensor(weight_shape[1:]).prod().item()) if len(weight_shape) > 1 else 1)
+    weight = torch.randn(weight_shape, generator=g) / fan_in ** 0.5
+    bias = None if bias_shape is None else torch.rand(tuple(int(n) for n in bias_shape), generator=g) - 0.5
+    return weight, bias
+
+
+def _shape(value):
+    import torch
+
+    return list(value.shape) if isinstance(value, torch.Tensor) else None
+
+
+def _forward(call, model, x, on: str, *, values: bool, catch: bool, modules: list | None = None) -> dict:
     """Run ``model(x)`` and record each Conv2d / Linear call in forward order.
 
-    With ``catch``, an exception of the student's forward is reported (``raised``) instead of
-    propagated, so the judge can first say which declared layer is wrong. Time limits and the
-    in-kernel guard's verdicts (AssertionError) always propagate.
+    With ``values``, each call's input and output (numpy) and the model's output come too.
+    ``modules`` (a list) receives the distinct layers called, in order. With ``catch``, an
+    exception of the student's forward is reported (``raised``) instead of propagated, so the
+    judge can first say which declared layer is wrong. Time limits and the in-kernel guard's
+    verdicts (AssertionError) always propagate.
     """
     import torch
     from torch import nn
 
     declared = _declared(model)
     registered = {id(m): i for i, m in enumerate(declared)}
-    modules = []  # the distinct layers called, by identity (never ==: a module may redefine it)
+    modules = [] if modules is None else modules  # distinct layers called, by identity (never ==)
+    del modules[:]
     owners = {}  # id(parameter) -> the number of the first called layer holding it
     calls = []
 
@@ -116,7 +143,9 @@ def _forward(call, model, x, on: str, *, weights: bool, values: bool, catch: boo
         entry = _layer(module)
         entry["module"] = number
         entry["declared"] = registered.get(id(module), -1)
-        entry["shape"] = list(output.shape) if isinstance(output, torch.Tensor) else None
+        entry["shape"] = _shape(output)
+        entry["weight_shape"] = _shape(getattr(module, "weight", None))
+        entry["bias_shape"] = _shape(getattr(module, "bias", None))
         shares = None
         for attr in ("weight", "bias"):
             p = getattr(module, attr, None)
@@ -124,9 +153,10 @@ def _forward(call, model, x, on: str, *, weights: bool, values: bool, catch: boo
                 owner = owners.setdefault(id(p), number)
                 if owner != number and shares is None:
                     shares = owner
-                if weights:
-                    entry[attr] = to_plain(p)
         entry["shares"] = shares
+        if values:
+            entry["input"] = to_plain(inputs[0]) if inputs else None
+            entry["output"] = to_plain(output)
         calls.append(entry)
         return None
 
@@ -148,17 +178,55 @@ def _forward(call, model, x, on: str, *, weights: bool, values: bool, catch: boo
     return seen
 
 
+def _load_grader_weights(modules: list, seed: int) -> None:
+    """The grader's weights into the layers, numbered in the order forward first calls them."""
+    import torch
+
+    with torch.no_grad():
+        for index, module in enumerate(modules):
+            weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+            if not isinstance(weight, torch.Tensor):
+                continue
+            w, b = grader_weights(seed, index, weight.shape, bias.shape if isinstance(bias, torch.Tensor) else None)
+            weight.copy_(w)
+            if b is not None:
+                bias.copy_(b)
+
+
+def _trace(call, answers, args: tuple, on: str, seed: int, batch: int, *, scale: float = 1.0) -> dict:
+    """Build the model, put the grader's weights in the layers forward calls, switch it to eval
+    mode and run it again, recording every layer's input and output values."""
+    import torch
+
+    model = _build(call, answers, args, on, seed)
+    bad = _not_module(model)
+    if bad:
+        return bad
+    x = lenet_input(seed, batch, scale)
+    where = f"a batch of {batch} images"
+    modules = []
+    with torch.no_grad():
+        first = _forward(call, model, x.clone(), where, values=False, catch=True, modules=modules)
+        if "raised" in first:
+            return first
+        _load_grader_weights(modules, seed)
+        call(NAME, model.eval, _on="model.eval()")
+        return _forward(call, model, x.clone(), where, values=True, catch=True)
+
+
 # ------------------------------------------------------------------------------ probes
 
 
 def parameters(call, answers) -> dict:
-    """``LeNet()``: its parameter count, and its declared layers with theirs."""
+    """``LeNet()``: its parameter count and declared layers, and a trace of it (seed 0, 2 images)."""
     model = _build(call, answers, (), "LeNet() with the default num_classes", 0)
     bad = _not_module(model)
     if bad:
         return bad
-    return {"module": True, "total": int(sum(p.numel() for p in model.parameters())),
+    seen = {"module": True, "total": int(sum(p.numel() for p in model.parameters())),
             "declared": [_layer(m) for m in _declared(model)]}
+    seen["trace"] = _trace(call, answers, (), "LeNet() with the default num_classes", 0, 2)
+    return seen
 
 
 def output(call, answers, num_classes, batch, seed) -> dict:
@@ -173,41 +241,15 @@ def output(call, answers, num_classes, batch, seed) -> dict:
 
 
 def layers(call, answers, num_classes, batch, seed) -> dict:
-    """The layers in forward order with their output shapes (no weights)."""
-    model = _build(call, answers, (num_classes,), f"num_classes={num_classes}", seed)
-    return _not_module(model) or _forward(
-        call, model, lenet_input(seed, batch), f"a batch of {batch} images 3x32x32",
-        weights=False, values=False, catch=True)
+    """The layers in forward order, with the grader's weights: their inputs and outputs."""
+    return _trace(call, answers, (num_classes,), f"num_classes={num_classes}", seed, batch)
 
 
 def logits(call, answers, seed, batch) -> dict:
-    """What ``LeNet()`` returns for ``batch`` images of scale 3 (softmax or logits?)."""
-    model = _build(call, answers, (), "LeNet()", seed)
-    bad = _not_module(model)
-    if bad:
-        return bad
-    out = call(NAME, model, lenet_input(seed, batch, scale=3.0), _on=f"a batch of {batch} images")
-    return {"module": True, "output": _output(out, values=True)}
+    """``LeNet()`` with the grader's weights on ``batch`` images of scale 3: its layers and output."""
+    return _trace(call, answers, (), "LeNet()", seed, batch, scale=3.0)
 
 
 def equivalent(call, answers, seed, num_classes, batch) -> dict:
-    """Eval mode, no gradients: the layers in forward order with their weights, and the output."""
-    import torch
-
-    model = _build(call, answers, (num_classes,), f"LeNet({num_classes})", seed)
-    bad = _not_module(model)
-    if bad:
-        return bad
-    call(NAME, model.eval, _on="model.eval()")
-    with torch.no_grad():
-        # The grader's weights, not the answer's own: an answer could otherwise pick weights
-        # (zeros, large biases) under which a missing ReLU changes nothing.
-        g = torch.Generator().manual_seed(seed + 7919)
-        for module in model.modules():
-            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-                fan_in = module.weight[0].numel()
-                module.weight.copy_(torch.randn(module.weight.shape, generator=g) / fan_in ** 0.5)
-                if module.bias is not None:
-                    module.bias.copy_(torch.rand(module.bias.shape, generator=g) - 0.5)
-        return _forward(call, model, lenet_input(seed, batch), f"a batch of {batch} images",
-                        weights=True, values=True, catch=True)
+    """``LeNet(num_classes)`` with the grader's weights, in eval mode: its layers and output."""
+    return _trace(call, answers, (num_classes,), f"LeNet({num_classes})", seed, batch)
