@@ -309,6 +309,166 @@ def median_frequency_weights(labels, num_classes):
 }
 
 
+# ---------------------------------------------------------------------------- lying about itself (issue #20)
+# Answers that describe themselves falsely to the grader. Every point rests on values the
+# verifier recomputes from inputs it drew, so a false description earns nothing that the
+# answer's own computation does not.
+
+_LENET_HEADER = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n"
+
+ONE_LINEAR_LENET = _LENET_HEADER + '''
+class LeNet(nn.Module):
+    """Not LeNet: one linear layer on the flattened image."""
+
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.fc = nn.Linear(3 * 32 * 32, num_classes)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+'''
+
+# The attack that scored 10/10 when the verifier believed the worker: the probes the worker
+# imports are replaced by functions that describe LeNet-5 (zero weights, the outputs those give).
+FORGED_LENET_PROBES = ONE_LINEAR_LENET + '''
+
+def _forge():
+    import numpy as np
+    import grading_probes.ex3_lenet as probes  # only in the grader's worker
+
+    shapes = [((6, 3, 5, 5), "Conv2d", 3, 6), ((16, 6, 5, 5), "Conv2d", 6, 16), ((120, 400), "Linear", 400, 120),
+              ((84, 120), "Linear", 120, 84), (None, "Linear", 84, None)]
+
+    def layers(num_classes, batch):
+        out = []
+        for i, (w, kind, cin, cout) in enumerate(shapes):
+            cout = num_classes if cout is None else cout
+            w = (cout, 84) if w is None else w
+            entry = {"kind": kind, "in": cin, "out": cout, "type": kind, "bias": True, "params": 0,
+                     "module": i, "declared": i, "shares": None, "weight_shape": list(w), "bias_shape": [cout],
+                     "weight": np.zeros(w, np.float32), "bias": np.zeros(cout, np.float32),
+                     "input": np.zeros((batch, cin) if kind == "Linear" else (batch, cin, 32, 32), np.float32),
+                     "output": np.zeros((batch, cout), np.float32)}
+            if kind == "Conv2d":
+                entry.update(kernel=[5, 5], stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1)
+                entry["shape"] = [batch, cout, 28 if i == 0 else 10, 28 if i == 0 else 10]
+            else:
+                entry["shape"] = [batch, cout]
+            out.append(entry)
+        return out
+
+    def described(num_classes, batch):
+        return {"module": True, "declared": layers(num_classes, batch), "layers": layers(num_classes, batch),
+                "output": {"type": "Tensor", "shape": [batch, num_classes],
+                           "values": np.zeros((batch, num_classes), np.float32)}}
+
+    probes.layers = lambda call, answers, num_classes, batch, seed: described(num_classes, batch)
+    probes.equivalent = lambda call, answers, seed, num_classes, batch: described(num_classes, batch)
+    probes.parameters = lambda call, answers: {"module": True, "total": 61751, "declared": layers(7, 2),
+                                               "trace": described(7, 2)}
+
+
+try:
+    _forge()
+except ImportError:  # in the student's own kernel there is nothing to forge
+    pass
+'''
+
+# A LeNet without the ReLU after its first linear layer (honestly worth 7 of 10) that zeroes its
+# own weights in eval mode: it scored 10/10 while the equivalence loaded the weights the worker
+# reported. Judged on the grader's weights, its eval-mode values show no LeNet at all.
+SELF_ZEROING_LENET = _LENET_HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        if not self.training:
+            with torch.no_grad():
+                for p in self.parameters():
+                    p.zero_()
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = self.fc1(x.flatten(1))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+'''
+
+# LeNet with the ReLUs after both linear layers left out (written with F.relu): 7 of 10, and the
+# equivalence cell names both missing ReLUs.
+NO_LINEAR_RELUS_LENET = SELF_ZEROING_LENET.replace(
+    "        if not self.training:\n            with torch.no_grad():\n                for p in self.parameters():\n"
+    "                    p.zero_()\n", "").replace("x = F.relu(self.fc2(x))", "x = self.fc2(x)")
+assert "zero_" not in NO_LINEAR_RELUS_LENET and NO_LINEAR_RELUS_LENET.count("F.relu") == 2
+
+# What a one-Linear "LeNet" honestly scores: the output's shape and raw logits, nothing else.
+ONE_LINEAR_POINTS = _only("ex3_lenet", {"test_lenet_output", "test_lenet_logits"})
+
+
+# ---------------------------------------------------------------------------- issue #20: strict, fair, safe
+# An empty class "named" by listing every class (it earned the missing-class cell's 2 points).
+EVERY_CLASS_MESSAGE = '''
+import numpy as np
+import torch
+
+
+def median_frequency_weights(labels, num_classes):
+    counts = np.bincount(np.asarray(labels).reshape(-1), minlength=num_classes)
+    if (counts == 0).any():
+        raise ValueError("class " + " ".join(str(c) for c in range(num_classes)) + " has no samples")
+    freq = counts / counts.sum()
+    return torch.tensor(np.median(freq) / freq, dtype=torch.float32)
+'''
+
+# Right weights, returned as float64: only the output cell (type and dtype) is lost.
+FLOAT64_WEIGHTS = EVERY_CLASS_MESSAGE.replace(
+    '" ".join(str(c) for c in range(num_classes))', "\", \".join(str(c) for c in np.flatnonzero(counts == 0))").replace(
+    "dtype=torch.float32", "dtype=torch.float64")
+
+# The reference copied, renamed, padded with a statement without effect after each line and its
+# comprehension unrolled into a loop (0.631 against the 0.64 threshold before no-effect
+# statements were dropped).
+PADDED_COPY = '''
+import numpy as np
+import torch
+
+
+def median_frequency_weights(ys, k):
+    v = np.asarray(ys).reshape(-1).astype(np.int64)
+    None
+    c = np.bincount(v, minlength=k)[:k]
+    0
+    e = []
+    "padding"
+    for j in range(k):
+        if c[j] == 0:
+            e.append(j)
+        ...
+    if e:
+        raise ValueError(f"class {e} has no samples: its weight would be infinite")
+    pass
+    f = c / c.sum()
+    1.0
+    return torch.tensor(np.median(f) / f, dtype=torch.float32)
+'''
+
+# Correct weights whose cell also displays active content: the feedback page must run none of it.
+ACTIVE_OUTPUTS = '''
+from IPython.display import HTML, Markdown, SVG, display
+
+display(Markdown("ok <img src=x onerror=\\"alert('PWN')\\"> [click](javascript:alert('PWN'))"))
+display(HTML("<iframe src=\\"javascript:alert('PWN')\\"></iframe><a href=\\"javascript:alert('PWN')\\">x</a>"))
+display(SVG("<svg xmlns='http://www.w3.org/2000/svg' onload=\\"alert('PWN')\\"><circle r='4'/></svg>"))
+'''
+
+ACTIVE_MARKERS = ("onerror", "onload", "javascript:", "<iframe", "<script")
+
+
 def entries() -> list[Entry]:
     out = []
     sees_disagreement = [
@@ -347,6 +507,25 @@ def entries() -> list[Entry]:
                          {"split_by_lesion": sim.with_default_fractions(SHARED_SPLIT.format(**names))}))
     for (student, aid, gid), body in UNLIKE_REFERENCE.items():
         out.append(Entry(student, aid, "", _pts(aid), "nothing", "raw", {gid: body}))
+    # Lying about itself: the points its values earn (the honest one-Linear model is in
+    # tests/test_grading_ex3.py), and nbgrader (in the kernel, where nothing is forged) agrees.
+    out.append(Entry("forged_lenet_probes", "ex3_lenet", "", ONE_LINEAR_POINTS, "nothing", "raw",
+                     {"LeNet": FORGED_LENET_PROBES}))
+    ex2_all = set(sim.POINTS["ex2_class_weights"])
+    out.append(Entry("every_class_message", "ex2_class_weights", "",
+                     _only("ex2_class_weights", ex2_all - {"test_weights_missing_class"}), "nothing", "raw",
+                     {"median_frequency_weights": EVERY_CLASS_MESSAGE}))
+    out.append(Entry("float64_weights", "ex2_class_weights", "",
+                     _only("ex2_class_weights", ex2_all - {"test_weights_output"}), "nothing", "raw",
+                     {"median_frequency_weights": FLOAT64_WEIGHTS}))
+    out.append(Entry("padded_copy", "ex2_class_weights", "", _pts("ex2_class_weights"), "similarity-reference",
+                     "raw", {"median_frequency_weights": PADDED_COPY}))
+    out.append(Entry("active_outputs", "ex2_class_weights", ACTIVE_OUTPUTS, _pts("ex2_class_weights"), "nothing"))
+    out.append(Entry("relus_missing_after_linear", "ex3_lenet", "",
+                     _only("ex3_lenet", set(sim.POINTS["ex3_lenet"]) - {"test_lenet_equivalent"}), "nothing", "raw",
+                     {"LeNet": NO_LINEAR_RELUS_LENET}))
+    out.append(Entry("self_zeroing_lenet", "ex3_lenet", "", _only("ex3_lenet", {"test_lenet_output"}),
+                     "nothing", "raw", {"LeNet": SELF_ZEROING_LENET}))
     return out
 
 

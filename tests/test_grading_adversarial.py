@@ -138,7 +138,8 @@ def test_copies_are_listed_and_honest_answers_are_not(graded):
     rows = _read_csv(graded["out"] / "similarity.csv")
     pairs = {frozenset((r["first"], r["second"])) for r in rows}
     assert frozenset(("copy_pair_a", "copy_pair_b")) in pairs
-    assert any("copied_reference" in p and any(x.startswith("reference") for x in p) for p in pairs)
+    for copier in ("copied_reference", "padded_copy"):  # padding with no-effect statements hides nothing
+        assert any(copier in p and any(x.startswith("reference") for x in p) for p in pairs), copier
     listed = {x for p in pairs for x in p}
     # A plain training loop has one way to be written: ex4 answers resemble the solution by nature
     # (docs/GRADING.md), so the honest ex4 answer may be listed; a person dismisses such pairs.
@@ -188,3 +189,11 @@ def test_floods_and_hidden_tests_stay_out_of_the_notebooks_and_feedback(graded):
         assert page.stat().st_size < 2_000_000, page
         assert hidden not in text, page
         assert "CALLER " not in text.replace('"CALLER", ', ""), page  # printed, not the answer's source
+
+
+def test_active_outputs_are_inert_in_the_feedback(graded):
+    """The student displayed an <img onerror>, a javascript: link, an iframe and an SVG with
+    onload: the feedback page the instructor opens keeps none of them active."""
+    page = graded["course"] / "feedback" / "active_outputs" / "ex2_class_weights" / "ex2_class_weights.html"
+    tags = " ".join(re.findall(r"<[^>]+>", page.read_text())).lower()
+    assert not [m for m in adv.ACTIVE_MARKERS if m in tags], page

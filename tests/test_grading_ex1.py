@@ -437,6 +437,114 @@ def test_an_answer_cell_that_fails_is_named_not_the_demo_figure():
     assert all("SyntaxError" in m and "reference" not in m for m in messages.values()), messages
 
 
+# ---------------------------------------------------------------------------- (c2) no points without a lesion-level split
+
+# Attack: an image-level split, stratified by dx and seeded, that ignores lesion_id (the mistake
+# the chapter is about). It hits the image shares per class and is deterministic, so it earned 7
+# of 10 points: fractions, stratification and determinism. Defence: those judges first check, on
+# the split they judge, that no lesion has images in two parts (find_lesion_leaks).
+
+
+def _image_level_split(meta, fractions=DEFAULT_FRACTIONS, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    out = pd.Series("train", index=meta.index, name="split", dtype=object)
+    for _, rows in meta.groupby("dx").groups.items():
+        rows = np.asarray(rows)[rng.permutation(len(rows))]
+        n_train, n_val = int(round(fractions[0] * len(rows))), int(round(fractions[1] * len(rows)))
+        out.loc[rows[n_train:n_train + n_val]] = "val"
+        out.loc[rows[n_train + n_val:]] = "test"
+    return out
+
+
+def _lesion_level_split(meta, fractions=DEFAULT_FRACTIONS, seed=0):
+    from skinlab.split import split_by_lesion
+
+    return split_by_lesion(meta, fractions, seed)
+
+
+def forged_observe(split):
+    """``observe`` as a worker would answer it, with no student function at all: the plain data of
+    ``split(metadata, fractions, seed)`` on the metadata the judge names (input reported unchanged)."""
+
+    def observe(probe, seed, scale, max_images, fractions=None, on=None):
+        meta = probes.make_lesion_metadata(seed, scale, max_images)
+        untouched = {"columns": [str(c) for c in meta.columns], "unchanged": True}
+        f = DEFAULT_FRACTIONS if fractions is None else tuple(fractions)
+        if probe == "ex1_split.split_once":
+            return roundtrip({"split": probes.describe(split(meta, f, seed)), "input": untouched})
+        assert probe == "ex1_split.split_deterministic", probe
+        return roundtrip({"first": probes.describe(split(meta, f, seed)), "input": untouched,
+                          "again": probes.describe(split(meta, f, seed)),
+                          "other": probes.describe(split(meta, f, seed + 1))})
+
+    return observe
+
+
+NEED_A_LESION_LEVEL_SPLIT = {"check_split_fractions": "the fractions", "check_split_stratified": "stratification",
+                             "check_split_deterministic": "determinism"}
+
+
+@pytest.mark.parametrize("check", sorted(NEED_A_LESION_LEVEL_SPLIT))
+def test_an_image_level_split_earns_no_fractions_stratification_or_determinism_points(check):
+    observe = forged_observe(_image_level_split)
+    for params in ({}, fresh_params(check, 0, key=7), fresh_params(check, 1, key=7)):
+        with pytest.raises(AssertionError) as info:
+            CHECKS[check].judge(observe, **params)
+        message = str(info.value)
+        assert re.match(r"\d+ lesions have images in two (or three )?parts( \(seed=\d+\))?: HAM_\d{7} \(", message), message
+        assert f"The points for {NEED_A_LESION_LEVEL_SPLIT[check]} need a lesion-level split first" in message
+        assert "group by lesion_id" in message
+
+
+@pytest.mark.parametrize("check", sorted(NEED_A_LESION_LEVEL_SPLIT))
+def test_a_lesion_level_split_still_passes_the_checks_that_need_one(check):
+    observe = forged_observe(_lesion_level_split)
+    for params in ({}, fresh_params(check, 0, key=7), fresh_params(check, 1, key=7)):
+        CHECKS[check].judge(observe, **params)
+
+
+def test_the_image_level_split_keeps_only_the_output_points():
+    """Without the defence the forged image-level split passed fractions, stratification and
+    determinism (7 of 10): now it keeps the output's 2 points, as the simulated mistake does."""
+    observe = forged_observe(_image_level_split)
+    passed = set()
+    for gid, check in zip(CELLS, SPLIT_CHECKS):
+        try:
+            CHECKS[check].judge(observe)
+            passed.add(gid)
+        except AssertionError:
+            pass
+    assert passed == {"test_split_output"}
+    assert sim.expected_points(AID, "mistake") == {gid: FULL[gid] if gid in passed else 0 for gid in CELLS}
+
+
+def test_a_leak_only_at_the_other_seed_costs_the_determinism_point():
+    def leaks_at_odd_seeds(meta, fractions=DEFAULT_FRACTIONS, seed=0):
+        return (_image_level_split if seed % 2 else _lesion_level_split)(meta, fractions, seed)
+
+    with pytest.raises(AssertionError, match=r"images in two (or three )?parts \(seed=1\)"):
+        CHECKS["check_split_deterministic"].judge(forged_observe(leaks_at_odd_seeds), seed=0)
+
+
+def test_the_input_report_only_takes_points_away():
+    """``input`` is the worker's word: "unchanged" grants nothing (a split that fails stays
+    failed), "changed" costs the points of the output and determinism cells."""
+    def changed(observe):
+        def forged(probe, **params):
+            seen = observe(probe, **params)
+            seen["input"] = {**seen["input"], "unchanged": False}
+            return seen
+        return forged
+
+    for check in ("check_split_output", "check_split_deterministic"):
+        with pytest.raises(AssertionError, match="modified its input"):
+            CHECKS[check].judge(changed(forged_observe(_lesion_level_split)))
+    with pytest.raises(AssertionError, match="lesion-level split first"):  # reported unchanged: still fails
+        CHECKS["check_split_deterministic"].judge(forged_observe(_image_level_split))
+
+
 # ---------------------------------------------------------------------------- (d) kernel and verifier agree
 
 MISTAKES = {

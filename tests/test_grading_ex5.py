@@ -407,6 +407,41 @@ def test_mistakes_on_fresh_inputs_fail_and_are_named(name):
     assert failed >= 5 and named == failed
 
 
+# ---------------------------------------------------------------------------- what rests on the worker's word
+
+CONSTANT_MAPS = {
+    "ones": "np.ones(tuple(image.shape[-2:]))",
+    "zeros": "np.zeros(tuple(image.shape[-2:]))",
+    "a fixed ramp": "np.linspace(0, 1, image.shape[-2] * image.shape[-1]).reshape(tuple(image.shape[-2:]))",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONSTANT_MAPS))
+def test_a_map_that_ignores_the_class_earns_no_argmax_point(name):
+    """Attack: the argmax point compared two maps the worker sent with each other only, so a map
+    that ignores the class (same for None and for the predicted class) earned it. Defence: the
+    judge also asks for the class whose reference map (its own) is farthest from the predicted
+    class's, and the answer's two maps must differ where the references do."""
+    fn = answer(HEADER + f"def grad_cam(model, image, target_layer, class_idx=None):\n    return {CONSTANT_MAPS[name]}\n")
+    rng = np.random.default_rng(5)
+    for params in [{}, {"kind": "tiny"}] + [judge._fresh_case(rng) for _ in range(4)]:
+        message = in_kernel_message(fn, "check_cam_argmax", **params)
+        assert "are the same, but Grad-CAM's differ" in message, (params, message)
+
+
+def test_the_argmax_check_builds_its_own_reference_for_the_other_class():
+    rng = np.random.default_rng(9)
+    for params in [{}, {"kind": "tiny"}] + [judge._fresh_case(rng) for _ in range(20)]:
+        model, image, layer, _ = judge._cam_case(params.get("kind", "lenet"), params.get("seed", 0), params.get("size"))
+        top = judge._predicted(model, image)
+        other, distance = judge._farthest_class(model, image, layer, top)
+        assert other != top and distance > judge._CLASSES_APART, params
+    # the simulated mistake (no ReLU) still explains the class asked for: it keeps the point
+    fn = answer(sim.MISTAKES[AID]["grad_cam"])
+    for params in [{}, {"kind": "tiny", "seed": 7}] + [judge._fresh_case(rng) for _ in range(6)]:
+        assert in_kernel_message(fn, "check_cam_argmax", **params) == "", params
+
+
 # ---------------------------------------------------------------------------- what the probe reports
 
 
@@ -493,7 +528,9 @@ def test_an_answer_tuned_to_the_visible_inputs_loses_the_hidden_points():
     points = {gid: pts for gid, (pts, _) in got.items()}
     assert points["test_cam_lenet"] == points["test_cam_small_cnn"] == 0, got
     assert got["test_cam_lenet"][1].startswith("(hidden test)")
-    assert sum(points.values()) <= 4
+    # its all-ones map for the hidden argmax input is the same for every class: no argmax point
+    assert points["test_cam_argmax"] == 0 and "are the same, but Grad-CAM's differ" in got["test_cam_argmax"][1]
+    assert sum(points.values()) <= 3
 
 
 # ---------------------------------------------------------------------------- same verdict, both paths

@@ -154,6 +154,27 @@ def find_lesion_leaks(metadata, split) -> dict:
     return {lesion: {s: int(n) for s, n in row.items() if n} for lesion, row in leaky.iterrows()}
 
 
+def _assert_lesion_level(meta, result, points: str, seed=None):
+    """The split judged by the fractions, stratification and determinism checks must not leak.
+
+    An image-level split (the mistake chapter 3 is about) easily hits the image shares per class
+    and can be seeded: those points are for a *lesion-level* split, so they need one first.
+    Verified here, by the judge, on the very split it judges (:func:`find_lesion_leaks`)."""
+    leaks = find_lesion_leaks(meta, result)
+    if not leaks:
+        return
+    parts = "two or three parts" if any(len(where) > 2 for where in leaks.values()) else "two parts"
+    shown = "; ".join(f"{lesion} ({', '.join(f'{where[s]} in {s}' for s in SPLITS if s in where)})"
+                      for lesion, where in list(leaks.items())[:3])
+    more = f"; and {len(leaks) - 3} more" if len(leaks) > 3 else ""
+    on = "" if seed is None else f" (seed={seed})"
+    raise AssertionError(
+        f"{len(leaks)} lesion{'s have' if len(leaks) != 1 else ' has'} images in {parts}{on}: {shown}{more}. "
+        f"The points for {points} need a lesion-level split first: all images of a lesion must go to "
+        "the same split (group by lesion_id; see test_split_no_leak). Split lesions, not images."
+    )
+
+
 @check("split_by_lesion", fresh=_fresh_output)
 def check_split_output(observe, seed: int = 0, scale: float = 1.0, max_images: int = 6):
     """A Series of split names, one per row, indexed like the metadata; the input untouched."""
@@ -194,11 +215,13 @@ def check_split_no_leak(observe, seed: int = 0, fractions=DEFAULT_FRACTIONS, sca
 @check("split_by_lesion", fresh=_fresh_fractions)
 def check_split_fractions(observe, fractions=DEFAULT_FRACTIONS, seed: int = 0, tolerance: float = 0.02,
                           scale: float = 1.0, max_images: int = 6):
-    """Each split holds its fraction of the images, within ``tolerance``."""
+    """Each split holds its fraction of the images, within ``tolerance``, in a split that does not
+    leak (an image-level split earns no points here)."""
     fractions = _fractions(fractions)
     meta = make_lesion_metadata(seed, scale, max_images)
     result, _ = _observe_split(observe, meta, seed=seed, scale=scale, max_images=max_images, fractions=fractions,
                                on=f"fractions={fractions}, seed={seed}")
+    _assert_lesion_level(meta, result, "the fractions")
     shares = result.value_counts(normalize=True)
     for name, target in zip(SPLITS, fractions):
         got = float(shares.get(name, 0.0))
@@ -213,7 +236,8 @@ def check_split_fractions(observe, fractions=DEFAULT_FRACTIONS, seed: int = 0, t
 @check("split_by_lesion", fresh=_fresh_stratified)
 def check_split_stratified(observe, seed: int = 0, tolerance: float = 0.02, fractions=DEFAULT_FRACTIONS,
                            scale: float = 1.0, max_images: int = 6):
-    """Every class is spread over the splits in the target fractions (stratified by dx).
+    """Every class is spread over the splits in the target fractions (stratified by dx), in a split
+    that does not leak (an image-level split earns no points here).
 
     A class may miss its target share by ``tolerance`` plus one of its largest lesions (a lesion
     cannot be cut in two).
@@ -222,6 +246,7 @@ def check_split_stratified(observe, seed: int = 0, tolerance: float = 0.02, frac
     meta = make_lesion_metadata(seed, scale, max_images)
     result, _ = _observe_split(observe, meta, seed=seed, scale=scale, max_images=max_images, fractions=fractions,
                                on=f"seed={seed}")
+    _assert_lesion_level(meta, result, "stratification")
     counts = meta.assign(_split=result.to_numpy()).groupby(["dx", "_split"]).size().unstack(fill_value=0)
     sizes = meta.groupby("lesion_id").size()
     largest = meta.drop_duplicates("lesion_id").set_index("lesion_id")["dx"].to_frame().assign(
@@ -256,11 +281,15 @@ def check_split_stratified(observe, seed: int = 0, tolerance: float = 0.02, frac
 
 @check("split_by_lesion", fresh=_fresh_deterministic)
 def check_split_deterministic(observe, seed: int = 0, scale: float = 0.5, max_images: int = 6):
-    """Same seed, same split; another seed, another split; the input untouched."""
+    """Same seed, same split; another seed, another split; the input untouched; neither split leaks.
+
+    The points rest on the three splits the probe returns, which the judge compares itself; the
+    probe's report that the input is unchanged can only take them away."""
     meta = make_lesion_metadata(seed, scale, max_images)
     seen = observe(f"{PROBES}.split_deterministic", seed=int(seed), scale=float(scale), max_images=int(max_images))
     first = _as_split(seen["first"], meta)
     _assert_untouched(seen["input"], meta)
+    _assert_lesion_level(meta, first, "determinism", seed=seed)
     again = _as_split(seen["again"], meta)
     if not first.equals(again):
         raise AssertionError(
@@ -268,6 +297,7 @@ def check_split_deterministic(observe, seed: int = 0, scale: float = 0.5, max_im
             "differ): draw all randomness from the seed, e.g. rng = np.random.default_rng(seed)"
         )
     other = _as_split(seen["other"], meta)
+    _assert_lesion_level(meta, other, "determinism", seed=seed + 1)
     if first.equals(other):
         raise AssertionError(
             f"seed={seed} and seed={seed + 1} gave the same split: use the seed argument for the "

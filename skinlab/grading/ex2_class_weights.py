@@ -161,9 +161,13 @@ def check_weights_values(observe, labels, num_classes: int):
     )
 
 
-@check("median_frequency_weights", fresh=_fresh_missing)
+@check("median_frequency_weights", fresh=_fresh_missing,
+       self_report="that your function raised (its message must name the empty class of labels drawn at grading time)")
 def check_weights_missing_class(observe, labels=(0, 0, 2, 2, 3), num_classes: int = 4):
-    """A class without samples raises ValueError that names it."""
+    """A class without samples raises ValueError that names it.
+
+    That it raised is the worker's word (``self_report``); the verifier judges the message it
+    reports against the empty class of the labels it drew itself (``fresh``)."""
     labels = [int(v) for v in labels]
     counts = np.bincount(labels, minlength=num_classes)
     empty = [int(c) for c in np.flatnonzero(counts == 0)]

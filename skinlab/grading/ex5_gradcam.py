@@ -287,23 +287,59 @@ def check_cam_matches(observe, kind: str = "lenet", seed: int = 0, class_idx: in
     )
 
 
+_CLASSES_APART = 0.1  # Grad-CAM's maps of two classes this far apart: the answer's must differ too
+
+
+def _farthest_class(model, image, layer, top: int) -> tuple[int, float] | None:
+    """(the class whose reference map is farthest from the predicted class's, that distance)."""
+    import torch
+
+    with torch.no_grad():
+        num_classes = int(model(image.unsqueeze(0)).shape[1])
+    want = _reference(model, image, layer, top)
+    far = [(float(np.abs(_reference(model, image, layer, c) - want).max()), c)
+           for c in range(num_classes) if c != top]
+    if not far:
+        return None
+    distance, other = max(far)
+    return other, distance
+
+
 @check("grad_cam", fresh=_fresh_case)
 def check_cam_argmax(observe, kind: str = "lenet", seed: int = 0, size=None):
-    """class_idx=None explains the predicted class (the argmax of the logits)."""
+    """class_idx=None explains the predicted class (the argmax of the logits).
+
+    The default map must equal the answer's own map of the predicted class, and the answer's maps
+    must tell classes apart where Grad-CAM's do (the verifier's reference maps of the predicted
+    class and of the class farthest from it differ by more than 0.1): a map that ignores the class
+    (all ones, all zeros) would otherwise pass by comparing with itself."""
     size = _size(size)
     model, image, layer, what = _cam_case(kind, seed, size)
     top = _predicted(model, image)
-    (_, [default, explicit]) = _observe_maps(observe, kind, seed, size, [None, top], tuple(image.shape[-2:]), what)
+    far = _farthest_class(model, image, layer, top)
+    other = far[0] if far is not None and far[1] > _CLASSES_APART else None
+    classes = [None, top] + ([] if other is None else [other])
+    (_, maps) = _observe_maps(observe, kind, seed, size, classes, tuple(image.shape[-2:]), what)
+    default, explicit = maps[0], maps[1]
     if np.abs(default - explicit).max() > _TOL:
         raise AssertionError(
             f"with class_idx=None the heat map should explain the predicted class {top} (the "
             "argmax of the logits), i.e. equal grad_cam(..., class_idx={top}); yours differs"
         )
+    if other is not None and np.abs(explicit - maps[2]).max() <= _TOL:
+        raise AssertionError(
+            f"for {what} your heat maps of class {top} and class {other} are the same, but Grad-CAM's "
+            f"differ by up to {far[1]:.2g}: the map must explain the class asked for (the gradient of "
+            "that class's logit), so class_idx=None cannot be told from any other class"
+        )
 
 
-@check("grad_cam", fresh=_fresh_case)
+@check("grad_cam", fresh=_fresh_case, self_report="the hook counts on the model before and after your function ran")
 def check_cam_hooks_removed(observe, kind: str = "lenet", seed: int = 0, size=None):
     """No hook stays registered on any module (nor globally) after grad_cam returns.
+
+    The hook counts are the worker's word (``self_report``): the verifier cannot see the worker's
+    model, so this 1 point rests on that report (the maps it judges only for shape and range).
 
     The probe also reports whether parameters got a ``.grad`` and whether modules' training
     flags changed; neither is judged: ``loss.backward()`` with hooks that store the gradient is a
