@@ -7,6 +7,9 @@
 * The probes: inference_mode counts as no-grad, the optimizer is fresh, plain data comes back.
 * ``fresh`` draws valid inputs, and the reference passes every judge on them.
 * The same judge gives the same verdict in the kernel and through the verifier.
+* A reply the student's code forged (modes, .grad, "before" as a correct answer's would be) earns
+  nothing: the mode points rest on numbers and states the judge recomputes, while the honest
+  mistakes keep the points they had.
 """
 
 from __future__ import annotations
@@ -479,3 +482,171 @@ def test_evaluate_calling_backward_through_the_verifier_same_points():
     got, messages = verify(submission({"evaluate": EVALUATE_CALLS_BACKWARD}), seed=3)
     assert got == {**ALL_POINTS, "test_evaluate_mode": 0}, messages  # only the message changed
     assert BACKWARD_PHRASE in messages["test_evaluate_mode"]
+
+
+# ---------------------------------------------------------------------------- forged replies (the worker's word)
+#
+# The student's code shares the worker with the probes: it can replace them or write the reply
+# itself. A point may rest only on values the judge recomputes; what the worker says about itself
+# (modes, .grad, the state "before") may take a point away, never grant one. Each attack below is
+# an ``observe`` that hands the judge a doctored reply.
+
+EX4_CHECKS = sorted(n for n, s in CHECKS.items() if s.answers[0] in ("train_one_epoch", "evaluate"))
+
+TRAIN_NO_ZERO_GRAD = sim.MISTAKES[AID]["train_one_epoch"]
+TRAIN_NO_STEP = TRAIN_ITEM_TIMES_SIZE.replace("        optimizer.step()\n", "")
+TRAIN_EVAL_MODE = TRAIN_ITEM_TIMES_SIZE.replace("    model.train()\n", "")
+# Accuracy from a second forward in training mode: BatchNorm sees every batch twice.
+TRAIN_SECOND_FORWARD = TRAIN_ITEM_TIMES_SIZE.replace("logits.argmax(-1)", "model(x).argmax(-1)")
+EVALUATE_TRAIN_MODE = EVALUATE_INFERENCE_MODE.replace(".eval()", "")
+
+
+def _solution(name):
+    return answers_ns({})[name]
+
+
+def forged(answers: dict, edit):
+    """``observe`` whose reply the student's code rewrote: the real probe runs, then ``edit(reply)``."""
+    honest = unguarded_observe(answers)
+
+    def observe(probe, **params):
+        seen = honest(probe, **params)
+        edit(seen, params)
+        return seen
+
+    return observe
+
+
+def untouched_state(probe, **params):
+    """The state a worker can report without running any answer: the probe's model as built."""
+    if probe.endswith("train_run"):
+        model = probes.tiny_mlp(params["seed"], batchnorm=params.get("batchnorm", True))
+    else:
+        model = probes.tiny_mlp(params["seed"], dropout=params["dropout"])
+        if params["warm"]:
+            probes.warm_batchnorm(model, params["seed"])
+    return roundtrip(probes.state_arrays(model))
+
+
+def fabricated(probe, **params):
+    """A reply written without running any answer: every self-report as a correct answer's."""
+    result = {"tuple": True, "items": [{"kind": "number", "value": 0.9}, {"kind": "number", "value": 0.5}]}
+    batches = -(-params["n"] // params["batch_size"])
+    if probe.endswith("train_run"):
+        return {"result": result, "state": untouched_state(probe, **params), "modes": [[True, True]] * batches}
+    after = untouched_state(probe, **params)
+    return {"result": result, "before": after, "after": after, "modes": [[False, False]] * batches, "grads": False}
+
+
+@pytest.mark.parametrize("check", EX4_CHECKS)
+def test_a_fabricated_reply_with_perfect_self_reports_scores_nothing(check):
+    spec = CHECKS[check]
+    with pytest.raises(AssertionError):
+        spec.judge(fabricated, **spec.params())
+
+
+def test_train_mode_rests_on_batchnorm_statistics_not_on_the_reported_modes():
+    def claim_training(seen, params):
+        seen["modes"] = [[True, True]] * len(seen["modes"])
+
+    judge = ex4.check_train_mode.spec.judge
+    # Trained in eval mode, modes rewritten: BatchNorm's statistics never moved, and the judge sees it.
+    with pytest.raises(AssertionError, match="evaluation mode while training.*call model.train()"):
+        judge(forged({"train_one_epoch": answers_ns({"train_one_epoch": TRAIN_EVAL_MODE})["train_one_epoch"]},
+                     claim_training), seed=3)
+    # Without the forgery the same answer fails with the same message (from the reported modes).
+    with pytest.raises(AssertionError, match="evaluation mode while training"):
+        judge(unguarded_observe(answers_ns({"train_one_epoch": TRAIN_EVAL_MODE})), seed=3)
+    # The correct answer passes, honest or not about its modes.
+    judge(forged({"train_one_epoch": _solution("train_one_epoch")}, claim_training), seed=3)
+
+
+def test_train_mode_keeps_its_point_for_mistakes_of_the_optimizer_part():
+    """lr 0: a forgotten zero_grad() or step() costs check_train_matches, not the mode point."""
+    for src in (TRAIN_NO_ZERO_GRAD, TRAIN_NO_STEP, TRAIN_ZERO_AFTER_STEP, TRAIN_HARD_CODED):
+        ns = answers_ns({"train_one_epoch": src})
+        grading.check_train_mode(ns["train_one_epoch"], seed=4)
+    with pytest.raises(AssertionError, match="parameters did not change"):
+        grading.check_train_matches(answers_ns({"train_one_epoch": TRAIN_NO_STEP})["train_one_epoch"])
+
+
+def test_train_mode_explains_a_second_forward_per_batch_from_the_values():
+    ns = answers_ns({"train_one_epoch": TRAIN_SECOND_FORWARD})
+    with pytest.raises(AssertionError, match="BatchNorm counted 8 batches during the epoch; the loader has 4"):
+        grading.check_train_mode(ns["train_one_epoch"], seed=1)
+
+
+def test_train_mode_fails_a_state_that_only_the_worker_vouches_for():
+    def parameters_moved(seen, params):
+        seen["state"]["0.weight"] = seen["state"]["0.weight"] + 1e-3
+
+    with pytest.raises(AssertionError, match="the learning rate was 0, yet the parameters changed"):
+        ex4.check_train_mode.spec.judge(forged({"train_one_epoch": _solution("train_one_epoch")}, parameters_moved))
+
+
+def test_evaluate_mode_needs_the_eval_mode_numbers_not_only_the_reported_modes():
+    def claim_eval_no_grads(seen, params):
+        seen["modes"] = [[False, False]] * len(seen["modes"])
+        seen["grads"] = False
+        seen["after"] = untouched_state("ex4_training.evaluate_run", **params)
+
+    judge = ex4.check_evaluate_mode.spec.judge
+    assert "backward" in ex4.check_evaluate_mode.spec.self_report
+    with pytest.raises(AssertionError, match="in evaluation mode this model gives mean loss"):
+        judge(forged({"evaluate": answers_ns({"evaluate": EVALUATE_TRAIN_MODE})["evaluate"]}, claim_eval_no_grads))
+    judge(forged({"evaluate": _solution("evaluate")}, claim_eval_no_grads))  # the value part holds
+
+
+def test_evaluate_mode_believes_a_report_of_gradients_only_to_take_the_point_away():
+    def report_backward(seen, params):
+        seen["grads"] = True
+
+    with pytest.raises(AssertionError, match="created parameter gradients"):
+        ex4.check_evaluate_mode.spec.judge(forged({"evaluate": _solution("evaluate")}, report_backward))
+
+
+def test_evaluate_changes_nothing_compares_with_the_state_the_judge_built():
+    def before_is_after(seen, params):  # the old attack: report the changed state as "before"
+        seen["before"] = seen["after"]
+
+    judge = ex4.check_evaluate_changes_nothing.spec.judge
+    train_mode = {"evaluate": answers_ns({"evaluate": EVALUATE_TRAIN_MODE})["evaluate"]}
+    with pytest.raises(AssertionError, match=r"changed the model's BatchNorm running statistics \(1\.running_mean\)"):
+        judge(forged(train_mode, before_is_after), seed=5)
+
+    def restore_state(seen, params):  # the right state, but evaluate's numbers are train-mode ones
+        seen["after"] = untouched_state("ex4_training.evaluate_run", **params)
+
+    with pytest.raises(AssertionError, match="left the model as it was, but returned"):
+        judge(forged(train_mode, restore_state), seed=5)
+    judge(unguarded_observe({"evaluate": _solution("evaluate")}), seed=5)
+
+
+@pytest.mark.parametrize("returned", [
+    "sum(batch_means) / len(batch_means), correct / n",  # the mean of the batch means
+    "total, correct / n",  # a sum
+    "total / n, 100 * correct / n",  # a percentage
+    "torch.tensor(total / n), correct / n",  # a tensor
+])
+def test_evaluate_averaging_mistakes_lose_the_matches_points_only(returned):
+    src = f'''
+import torch
+def evaluate(model, loader, criterion, device):
+    model.eval(); total, correct, n, batch_means = 0.0, 0, 0, []
+    with torch.no_grad():
+        for x, y in loader:
+            out = model(x); loss = criterion(out, y).item(); batch_means.append(loss)
+            total += loss * len(y); correct += (out.argmax(1) == y).sum().item(); n += len(y)
+    return {returned}
+'''
+    ns = answers_ns({"evaluate": src})
+    grading.check_evaluate_mode(ns["evaluate"], seed=6)
+    grading.check_evaluate_changes_nothing(ns["evaluate"], seed=6)
+    with pytest.raises(AssertionError):
+        grading.check_evaluate_matches(ns["evaluate"], seed=6, n=19, batch_size=4)
+
+
+def test_only_the_graph_check_rests_on_the_workers_word():
+    declared = {name: CHECKS[name].self_report for name in EX4_CHECKS if CHECKS[name].self_report}
+    assert set(declared) == {"check_evaluate_mode"}
+    assert ALL_POINTS["test_evaluate_mode"] <= 1

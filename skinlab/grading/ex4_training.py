@@ -5,6 +5,12 @@ loader and the optimizer from the parameters and report what the student's funct
 the model's state afterwards and the mode of every forward call. The reference runs here, on the
 same tiny MLP built by the same builder from the same seed.
 
+The worker's reply can be forged by the student's code, so every point rests on values this
+process recomputes: the returned numbers, the parameters and the BatchNorm running statistics.
+What the worker says about itself (the mode of each forward call, whether a ``.grad`` appeared)
+only takes points away, with a clearer message; the one property no value shows (no autograd
+graph while evaluating) is declared with ``self_report`` on ``check_evaluate_mode``.
+
 The two answers share the exercise, not their checks: the checks of ``train_one_epoch`` run only
 ``train_one_epoch`` and those of ``evaluate`` only ``evaluate``.
 """
@@ -17,6 +23,7 @@ import numpy as np
 
 from .checking import check
 from .probes.ex4_training import sgd as _sgd
+from .probes.ex4_training import state_arrays as _state_arrays
 from .probes.ex4_training import tiny_loader as _tiny_loader
 from .probes.ex4_training import tiny_mlp as _tiny_mlp
 from .probes.ex4_training import warm_batchnorm as _warm_batchnorm
@@ -88,6 +95,67 @@ def _close(a: float, b: float, tol: float) -> bool:
     return abs(a - b) <= tol  # False for NaN
 
 
+def _loose_pair(seen) -> tuple[float, float] | None:
+    """The returned pair as floats, one-element tensors included (``_unpack`` is the strict reading)."""
+    items = seen.get("items") if isinstance(seen, dict) and seen.get("tuple") is True else None
+    if not isinstance(items, list) or len(items) != 2:
+        return None
+    values = []
+    for item in items:
+        value = item.get("value") if isinstance(item, dict) and item.get("kind") in ("number", "tensor") else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        values.append(float(value))
+    return values[0], values[1]
+
+
+def _pair_text(seen) -> str:
+    """What was returned, as the student would print it, for messages."""
+
+    def text(item) -> str:
+        if not isinstance(item, dict):
+            return str(item)
+        value = item.get("value")
+        if item.get("kind") == "number" and isinstance(value, (int, float)):
+            return f"{value:.6g}"
+        return str(item.get("repr"))
+
+    items = seen.get("items") if isinstance(seen, dict) and seen.get("tuple") is True else None
+    if not isinstance(items, list):
+        return text(seen) if not isinstance(seen, dict) else str(seen.get("repr"))
+    return "(" + ", ".join(text(item) for item in items) + ")"
+
+
+def _first_difference(state, want: dict, tol: float = _TOL) -> str | None:
+    """The first entry of ``want`` (a state_dict this process built) that ``state`` does not match.
+
+    Missing, another shape, a count (``num_batches_tracked``) not equal, or a float further than
+    ``tol`` or not finite. None when every entry matches.
+    """
+    if not isinstance(state, dict):
+        raise AssertionError("the model's state after the call could not be read")
+    for key, value in want.items():
+        got = state.get(key)
+        if isinstance(got, np.ndarray) and value.ndim == 0 and got.shape == (1,):
+            got = got.reshape(())  # the codec sends a 0-d array (num_batches_tracked) as shape (1,)
+        if not isinstance(got, np.ndarray) or got.shape != value.shape:
+            return key
+        if value.dtype.kind in "biu":
+            if got.dtype.kind not in "biu" or not np.array_equal(got, value):
+                return key
+            continue
+        if got.dtype.kind != "f":
+            return key
+        d = np.abs(got.astype(np.float64) - value.astype(np.float64))
+        if not (np.isfinite(d).all() and d.max(initial=0.0) <= tol):
+            return key
+    return None
+
+
+def _is_batchnorm_statistic(key: str) -> bool:
+    return "running" in key or "num_batches" in key
+
+
 # ------------------------------------------------------------------ the reference
 
 
@@ -150,6 +218,60 @@ def _per_sample_expectations(model, loader, criterion):
             correct += (logits.argmax(1) == y).sum().item()
     n = len(loader.dataset)
     return sum(losses) / n, correct / n, float(np.mean(batch_means))
+
+
+def _evaluate_case(seed: int, n: int, batch_size: int, data_seed: int, warm: bool):
+    """What evaluate must give on the probe's model, built here as ``evaluate_run`` builds it.
+
+    Returns the model's state (evaluate must leave it as it is), and the reference's eval-mode
+    mean loss, accuracy and mean of the batch means (a mistake ``_explain_means`` names).
+    """
+    import torch
+    from skinlab.engine import evaluate as reference_evaluate
+
+    model = _tiny_mlp(seed, dropout=0.5)
+    if warm:
+        _warm_batchnorm(model, seed)
+    model.train()  # as the probe hands it over: evaluate must switch to eval mode itself
+    state = _state_arrays(model)
+    want_loss, want_acc = reference_evaluate(copy.deepcopy(model), _tiny_loader(data_seed, n, batch_size),
+                                             torch.nn.CrossEntropyLoss(), torch.device("cpu"))
+    _, _, mean_of_means = _per_sample_expectations(copy.deepcopy(model).eval(), _tiny_loader(data_seed, n, batch_size),
+                                                   torch.nn.CrossEntropyLoss())
+    return state, want_loss, want_acc, mean_of_means
+
+
+def _shows_evaluation(seen, want_loss: float, want_acc: float, mean_of_means: float, n: int) -> bool:
+    """Whether the returned pair is this model's eval-mode (loss, accuracy).
+
+    The mode checks must not cost twice what ``check_evaluate_matches`` already costs, so the usual
+    averaging and return mistakes still count here (a mean of batch means, a sum, a percentage, a
+    count, a one-element tensor): each of them needs the eval-mode outputs all the same.
+    """
+    pair = _loose_pair(seen)
+    if pair is None:
+        return False
+    loss, acc = pair
+    return (any(_close(loss, w, 1e-5 * max(1.0, abs(w))) for w in (want_loss, mean_of_means, want_loss * n))
+            and any(_close(acc, w, 1e-6 * max(1.0, abs(w))) for w in (want_acc, 100 * want_acc, want_acc * n)))
+
+
+def _check_unchanged(after, state: dict) -> None:
+    """evaluate left the model as this process built it (not as the worker says it was before)."""
+    if not isinstance(after, dict):
+        raise AssertionError("evaluate: the model's state could not be read")
+    key = _first_difference(after, state)
+    if key is None:
+        return
+    if _is_batchnorm_statistic(key):
+        raise AssertionError(
+            f"evaluate changed the model's BatchNorm running statistics ({key}): the model was in "
+            "training mode, so BatchNorm updated its statistics on the evaluation data; call model.eval()"
+        )
+    raise AssertionError(
+        f"evaluate changed the model's parameters ({key}): evaluation must never update the model "
+        "(no optimizer, no backward)"
+    )
 
 
 def _explain_means(name, loss, acc, want_loss, want_acc, mean_of_means, n, batch_size):
@@ -242,21 +364,63 @@ def check_train_returns(observe, seed: int = 0, n: int = 26, batch_size: int = 8
     _explain_means("train_one_epoch", loss, acc, want_loss, want_acc, mean_of_means, n, batch_size)
 
 
+_EVAL_WHILE_TRAINING = (
+    "the model was in evaluation mode while training, so Dropout and BatchNorm behaved as at test "
+    "time: call model.train() at the start of train_one_epoch"
+)
+
+
 @check("train_one_epoch", fresh=_fresh_seed)
 def check_train_mode(observe, seed: int = 0):
-    """The model is in training mode during the epoch (it may be in eval mode when called)."""
-    seen = observe(f"{PROBES}.train_run", seed=int(seed), n=26, batch_size=8, lr=0.01, momentum=0.0,
-                   dropout=0.5, start_eval=True)
+    """The model is in training mode during the epoch (it may be in eval mode when called).
+
+    The model has BatchNorm and is handed over in eval mode. BatchNorm updates its running
+    statistics only in training mode, from each batch, so after the epoch they must equal those of
+    the reference epoch run here (model.train() at the start, one forward per batch). The learning
+    rate is 0, so the optimizer plays no part: a forgotten zero_grad() or step() costs the points of
+    check_train_matches, not this one, and the parameters must stay as they were.
+    """
+    import torch
+
+    seed, n, batch_size = int(seed), 26, 8
+    model = _tiny_mlp(seed).eval()
+    _reference_train(model, _tiny_loader(seed, n, batch_size), torch.nn.CrossEntropyLoss(), _sgd(model, 0.0, 0.0))
+    want = _state_arrays(model)
+    seen = observe(f"{PROBES}.train_run", seed=seed, n=n, batch_size=batch_size, lr=0.0, momentum=0.0,
+                   start_eval=True)
+    # The modes the worker reports only take the point away, with the clearer message; a pass
+    # rests on the state, which the worker can only get right by training in training mode.
     modes = _modes(seen, "train_one_epoch")
     if not modes:
         raise AssertionError("train_one_epoch never called the model")
     if not all(training for training, _ in modes):
-        raise AssertionError(
-            "the model was in evaluation mode while training, so Dropout and BatchNorm behaved as "
-            "at test time: call model.train() at the start of train_one_epoch"
-        )
+        raise AssertionError(_EVAL_WHILE_TRAINING)
     if not all(grad for _, grad in modes):
         raise AssertionError("gradients were disabled during training: do not use torch.no_grad() in train_one_epoch")
+    state = seen.get("state")
+    key = _first_difference(state, want)
+    if key is None:
+        return
+    if not _is_batchnorm_statistic(key):
+        raise AssertionError(
+            f"the learning rate was 0, yet the parameters changed ({key}): train_one_epoch should "
+            "change them only through optimizer.step()"
+        )
+    untouched = {k: v for k, v in _state_arrays(_tiny_mlp(seed)).items() if _is_batchnorm_statistic(k)}
+    if _first_difference(state, untouched) is None:  # BatchNorm never saw a batch in training mode
+        raise AssertionError(_EVAL_WHILE_TRAINING)
+    batches = -(-n // batch_size)
+    counted = next((state.get(k) for k in want if k.endswith("num_batches_tracked")), None)
+    if isinstance(counted, np.ndarray) and counted.size == 1 and counted.item() != batches:
+        raise AssertionError(
+            f"BatchNorm counted {counted.item()} batches during the epoch; the loader has {batches}: call "
+            "the model once per batch (a second forward in training mode, e.g. for the accuracy, "
+            "updates BatchNorm's running statistics again)"
+        )
+    raise AssertionError(
+        f"after the epoch BatchNorm's running statistics ({key}) differ from the reference's: call "
+        "model.train() at the start, then one forward pass per batch, in the loader's order"
+    )
 
 
 # ------------------------------------------------------------------ evaluate
@@ -265,17 +429,8 @@ def check_train_mode(observe, seed: int = 0):
 @check("evaluate", fresh=_fresh_batches)
 def check_evaluate_matches(observe, seed: int = 0, n: int = 26, batch_size: int = 8):
     """(mean loss per sample, accuracy) in eval mode, equal to the reference's (1e-6)."""
-    import torch
-    from skinlab.engine import evaluate as reference_evaluate
-
     seed, n, batch_size = int(seed), int(n), int(batch_size)
-    model = _tiny_mlp(seed, dropout=0.5)
-    _warm_batchnorm(model, seed)
-    model.train()
-    want_loss, want_acc = reference_evaluate(copy.deepcopy(model), _tiny_loader(seed + 1, n, batch_size),
-                                             torch.nn.CrossEntropyLoss(), torch.device("cpu"))
-    probe = copy.deepcopy(model).eval()
-    _, _, mean_of_means = _per_sample_expectations(probe, _tiny_loader(seed + 1, n, batch_size), torch.nn.CrossEntropyLoss())
+    _, want_loss, want_acc, mean_of_means = _evaluate_case(seed, n, batch_size, data_seed=seed + 1, warm=True)
     seen = observe(f"{PROBES}.evaluate_run", seed=seed, n=n, batch_size=batch_size, data_seed=seed + 1,
                    dropout=0.5, warm=True)
     loss, acc = _unpack(seen.get("result") if isinstance(seen, dict) else None, "evaluate")
@@ -287,12 +442,21 @@ def check_evaluate_matches(observe, seed: int = 0, n: int = 26, batch_size: int 
     _explain_means("evaluate", loss, acc, want_loss, want_acc, mean_of_means, n, batch_size)
 
 
-@check("evaluate", fresh=_fresh_seed)
+@check("evaluate", fresh=_fresh_seed,
+       self_report="no autograd graph and no backward() while evaluating (the grad mode of each "
+                   "forward call and the parameters' .grad, as the worker reports them)")
 def check_evaluate_mode(observe, seed: int = 0):
-    """Eval mode and no autograd graph while evaluating; no parameter gets a .grad."""
-    seed = int(seed)
-    seen = observe(f"{PROBES}.evaluate_run", seed=seed, n=26, batch_size=8, data_seed=seed, dropout=0.5,
-                   warm=False)
+    """Eval mode and no autograd graph while evaluating; no parameter gets a .grad.
+
+    The model (Dropout, warmed BatchNorm) is handed over in training mode. Eval mode is a value:
+    the returned numbers must be the eval-mode ones computed here and the state must be unchanged.
+    Gradients leave no value behind (evaluate does not step), so "no graph, no backward" rests on
+    the worker's report: that part may fail the check, never pass it on its own.
+    """
+    seed, n, batch_size = int(seed), 26, 8
+    state, want_loss, want_acc, mean_of_means = _evaluate_case(seed, n, batch_size, data_seed=seed, warm=True)
+    seen = observe(f"{PROBES}.evaluate_run", seed=seed, n=n, batch_size=batch_size, data_seed=seed, dropout=0.5,
+                   warm=True)
     modes = _modes(seen, "evaluate")
     if not modes:
         raise AssertionError("evaluate never called the model")
@@ -311,27 +475,34 @@ def check_evaluate_mode(observe, seed: int = 0):
         )
     if seen.get("grads") is not False:
         raise AssertionError("evaluate created parameter gradients (.grad): do not call backward() when evaluating")
+    result = seen.get("result")
+    if not _shows_evaluation(result, want_loss, want_acc, mean_of_means, n):
+        raise AssertionError(
+            f"evaluate returned {_pair_text(result)}; in evaluation mode this model gives mean loss "
+            f"{want_loss:.6g} and accuracy {want_acc:.6g} on these {n} samples. Call model.eval() "
+            "before the loop (Dropout off, BatchNorm uses its running statistics) and return "
+            "(mean_loss, accuracy); test_evaluate_matches says more about the numbers"
+        )
+    _check_unchanged(seen.get("after"), state)
 
 
 @check("evaluate", fresh=_fresh_seed)
 def check_evaluate_changes_nothing(observe, seed: int = 0):
-    """Parameters and BatchNorm running statistics are the same after evaluate."""
-    seed = int(seed)
-    seen = observe(f"{PROBES}.evaluate_run", seed=seed, n=26, batch_size=8, data_seed=seed, dropout=0.5,
+    """Parameters and BatchNorm running statistics are the same after evaluate.
+
+    "The same" means the state built here by the same builder (not what the worker reports as
+    "before"), and the returned numbers must be the eval-mode ones: only an evaluate that really
+    ran can leave that state behind.
+    """
+    seed, n, batch_size = int(seed), 26, 8
+    state, want_loss, want_acc, mean_of_means = _evaluate_case(seed, n, batch_size, data_seed=seed, warm=True)
+    seen = observe(f"{PROBES}.evaluate_run", seed=seed, n=n, batch_size=batch_size, data_seed=seed, dropout=0.5,
                    warm=True)
-    before = seen.get("before") if isinstance(seen, dict) else None
-    after = seen.get("after") if isinstance(seen, dict) else None
-    if not isinstance(before, dict) or not isinstance(after, dict):
-        raise AssertionError("evaluate: the model's state could not be read")
-    for key, value in before.items():
-        got = after.get(key)
-        if not (isinstance(got, np.ndarray) and isinstance(value, np.ndarray) and got.shape == value.shape
-                and got.dtype == value.dtype and np.array_equal(got, value)):
-            what = ("BatchNorm running statistics" if "running" in key or "num_batches" in key
-                    else "parameters")
-            raise AssertionError(
-                f"evaluate changed the model's {what} ({key}): "
-                + ("the model was in training mode, so BatchNorm updated its statistics on the "
-                   "evaluation data; call model.eval()" if what != "parameters"
-                   else "evaluation must never update the model (no optimizer, no backward)")
-            )
+    _check_unchanged(seen.get("after") if isinstance(seen, dict) else None, state)
+    result = seen.get("result")
+    if not _shows_evaluation(result, want_loss, want_acc, mean_of_means, n):
+        raise AssertionError(
+            f"evaluate left the model as it was, but returned {_pair_text(result)}; in evaluation mode "
+            f"this model gives mean loss {want_loss:.6g} and accuracy {want_acc:.6g} on these {n} "
+            "samples. This test counts once evaluate really evaluates the model: see test_evaluate_matches"
+        )

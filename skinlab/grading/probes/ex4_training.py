@@ -74,7 +74,12 @@ def _describe_item(value) -> dict:
     import torch
 
     if isinstance(value, torch.Tensor):
-        return {"kind": "tensor", "repr": _short_repr(value)}
+        item = {"kind": "tensor", "repr": _short_repr(value)}
+        if value.numel() == 1 and not value.is_complex():
+            # A returned tensor is a mistake for check_*_matches, but its value still shows the
+            # mode the numbers were computed in (check_evaluate_mode, ..._changes_nothing).
+            item["value"] = float(value.detach().cpu().reshape(()))
+        return item
     if isinstance(value, numbers.Real):
         return {"kind": "number", "value": float(value)}
     return {"kind": "other", "repr": _short_repr(value)}
@@ -133,8 +138,8 @@ def train_run(call, answers, seed, n, batch_size, lr, momentum, dropout=0.0, bat
 def evaluate_run(call, answers, seed, n, batch_size, data_seed, dropout=0.5, warm=True) -> dict:
     """The student's evaluate on the tiny MLP (BatchNorm warmed, called in training mode).
 
-    Returns what it returned, the state_dict before and after, the mode of every forward call and
-    whether any parameter has a ``.grad`` afterwards.
+    Returns what it returned, the state_dict afterwards, the mode of every forward call and whether
+    any parameter has a ``.grad`` afterwards. No "before": the judge builds that state itself.
     """
     import torch
 
@@ -143,7 +148,6 @@ def evaluate_run(call, answers, seed, n, batch_size, data_seed, dropout=0.5, war
     if warm:
         warm_batchnorm(model, seed)
     model.train()
-    before = state_arrays(model)
     torch.manual_seed(int(seed))  # Dropout, should the student leave it on: reproducible
     on = f"{n} samples in batches of {batch_size} (a model that starts in training mode)"
     seen, handle = _record_modes(model)
@@ -153,6 +157,6 @@ def evaluate_run(call, answers, seed, n, batch_size, data_seed, dropout=0.5, war
                           torch.nn.CrossEntropyLoss(), torch.device("cpu"), _on=on)
     finally:
         handle.remove()
-    return {"result": call(EVALUATE, describe_result, result, _on=on), "before": before,
-            "after": state_arrays(model), "modes": seen,
+    return {"result": call(EVALUATE, describe_result, result, _on=on), "after": state_arrays(model),
+            "modes": seen,
             "grads": any(p.grad is not None for p in model.parameters())}
