@@ -5,6 +5,8 @@
   Targets: <= 10 min cold, <= 1 min cached on 2 cores.
 - Autograding one student's five assignments with nbgrader (``python -m skinlab.grading grade``),
   the student being the simulated class's "solution" submissions. Target: <= 45 s.
+- One late notebook added to a class already graded (``LATE_CLASS`` students, ex2): its batch
+  grades that notebook only, beside the time the class's own batch took. Target: less than that.
 
 Both run in a temporary copy of the repository so they never touch the working tree's
 ``_build/`` or gradebook. Each is skipped with a note when its part of the course is missing.
@@ -146,8 +148,61 @@ def grading_class(log=print, students: int = 30, jobs=(2,)) -> list:
     return rows
 
 
+LATE_CLASS = 5
+LATE_AID = "ex2_class_weights"  # the fastest exercise to grade
+
+
+def late_notebook(log=print, students: int = LATE_CLASS, aid: str = LATE_AID) -> list:
+    """A class of ``students`` hands in ``aid`` and is graded (one batch, timed: what re-grading
+    every submission costs); then one late student's notebook is graded on its own (timed). The
+    class's autograded notebooks and feedback pages must stay as they were."""
+    sim = REPO / "solutions" / "simulated_class.py"
+    if not sim.is_file() or not (REPO / "nbgrader_config.py").is_file():
+        return [Skipped("course", "no exercises/simulated class yet: a late notebook not measured")]
+    import nbformat
+
+    tmp = Path(tempfile.mkdtemp(prefix="skinlab-bench-late-"))
+    try:
+        course, module, env, py = _grading_course(tmp)
+        release = course / "exercises" / aid / f"{aid}.ipynb"
+        for i in range(students):
+            kind = CLASS_MIX[i % len(CLASS_MIX)]
+            target = tmp / "class" / f"s{i:02d}_{kind}" / aid / f"{aid}.ipynb"
+            target.parent.mkdir(parents=True)
+            nbformat.write(module.submission(release, aid, kind), str(target))
+        late = tmp / "late" / "late_solution" / aid / f"{aid}.ipynb"
+        late.parent.mkdir(parents=True)
+        nbformat.write(module.submission(release, aid, "solution"), str(late))
+        grade = py + ["grade", "--jobs", "2", "--seed", "1"]
+        log(f"course: grading a class of {students} x {aid}, then one late notebook")
+        class_s, proc = timed(subprocess.run, grade + [str(tmp / "class"), "--out", str(tmp / "grades1")],
+                              cwd=course, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            return [Skipped("course", f"class grading failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")]
+        outputs = [p for s in ("autograded", "feedback") for p in sorted((course / s).glob(f"*/{aid}/*.*"))]
+        before = {p: p.stat().st_mtime_ns for p in outputs}
+        late_s, proc = timed(subprocess.run, grade + [str(tmp / "late"), "--out", str(tmp / "grades2")],
+                             cwd=course, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            return [Skipped("course", f"late grading failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")]
+        rewritten = [p for p in outputs if not p.is_file() or p.stat().st_mtime_ns != before[p]]
+        with open(tmp / "grades2" / "grades.csv", newline="") as f:
+            listed = sum(1 for _ in f) - 1
+        note = "" if not rewritten and listed == students + 1 else \
+            f"WRONG: {len(rewritten)} earlier file(s) rewritten, {listed} rows in grades.csv"
+        return [Row("course", f"one late notebook added to a graded class of {students} ({aid})",
+                    f"the class's own batch ({students} notebooks)", class_s, late_s, "s", ratio=class_s / late_s,
+                    target=f"< {class_s:.0f} s, the class untouched", passed=late_s < class_s and not note,
+                    note=note, extra={"class_files_rewritten": len(rewritten), "grades_rows": listed})]
+    except (subprocess.CalledProcessError, OSError, AttributeError) as exc:
+        return [Skipped("course", f"late notebook benchmark could not run: {exc}")]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run(quick: bool = False, log=print, book: bool = True, students: int = 0, jobs=(2,)) -> list:
     rows = grading(log)
+    rows += late_notebook(log)
     if students:
         rows += grading_class(log, students, jobs)
     if book:

@@ -144,24 +144,76 @@ def _prepare_gradebook(course: Path, assignments, students) -> None:
 
 # ---------------------------------------------------------------------------- 3./4. autograde, feedback
 
-def _run_step(course: Path, step: str, batches: list[str], sandboxed: bool = False) -> list[str]:
+# Where each step reads and writes: with a batch's pairs, only their output is redone.
+_STEP_DIRS = {"autograde": ("submitted", "autograded"), "generate_feedback": ("autograded", "feedback")}
+
+
+def _grader_skinlab() -> tuple[Path, list[Path]]:
+    """The skinlab package this process runs, and what a kernel needs first on its import path
+    to import that one.
+
+    A kernel's interpreter finds skinlab where the environment says (an editable install points
+    at the folder it was installed from); the grader may run another copy, e.g. a copied course
+    folder's ``skinlab/`` when started there (``python -m`` puts the current folder first). The
+    kernel sees only what its sandbox binds: the package the grader runs, first on its path
+    (unless it is installed in the environment, where the kernel finds it anyway).
+    """
+    import skinlab
+
+    package = Path(skinlab.__file__).resolve().parent
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
+    installed = any(package.is_relative_to(p) for p in prefixes)
+    return package, [] if installed else [package.parent]
+
+
+def _step_args(course: Path, step: str, batch: str, pairs) -> list[str]:
+    """nbgrader's arguments for one call of ``step`` on the assignments ``batch`` (a glob).
+
+    Without ``pairs``: ``--force``, every notebook in the step's input folder is redone. With
+    ``pairs`` (the batch's (student, assignment)): no ``--force``, so nbgrader skips every
+    notebook whose output exists (``_run_step`` removes the pairs' own first); students with no
+    pair here are excluded outright (a classmate's notebook nbgrader failed on earlier, which has
+    no output, is not retried in every later batch).
+    """
+    import fnmatch
+
+    args = [step, batch, "--log-level=WARN"]
+    if pairs is None:
+        return args[:2] + ["--force"] + args[2:]
+    mine = {s for s, a in pairs if fnmatch.fnmatchcase(a, batch)}
+    folder = course / _STEP_DIRS[step][0]
+    others = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in mine) if folder.is_dir() else []
+    others = [s for s in others if "," not in s]  # the list is comma-separated: such a name is not excluded
+    if others:
+        args.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+    return args
+
+
+def _run_step(course: Path, step: str, batches: list[str], sandboxed: bool = False, pairs=None) -> list[str]:
     """``nbgrader STEP`` on every glob of ``batches`` at once; the output of each call that failed.
 
     A notebook nbgrader cannot grade (broken JSON, cells it cannot match) makes its call exit 1
     after grading all the others: it is reported, and one submission cannot stop the batch.
-    With ``sandboxed``, each call's kernels run in the sandbox (their own work folder each).
+    With ``sandboxed``, each call's kernels run in the sandbox (their own work folder each), and
+    import the skinlab this process runs (``_grader_skinlab``), wherever the course is.
+    With ``pairs`` (student, assignment), only those are autograded (or get feedback): their
+    earlier output is removed, everything else keeps its own (grades, feedback pages); without,
+    every notebook in ``submitted/`` is redone (``--force``).
     """
-    calls = [[step, batch, "--force", "--log-level=WARN"] for batch in batches]
+    if pairs is not None:
+        out = _STEP_DIRS[step][1]
+        for student, aid in sorted(pairs):
+            shutil.rmtree(course / out / student / aid, ignore_errors=True)
+    calls = [_step_args(course, step, batch, pairs) for batch in batches]
     envs, works = [None] * len(calls), []
     if sandboxed:
-        import skinlab
-
         from . import sandbox
 
+        package, path = _grader_skinlab()
         for i, call in enumerate(calls):
             work = Path(tempfile.mkdtemp(prefix="sk-"))  # short: ipc socket paths are limited
             works.append(work)
-            env, args = sandbox.kernel_setup(work, ro=[Path(skinlab.__file__).resolve().parent])
+            env, args = sandbox.kernel_setup(work, ro=[package], pythonpath=path)
             envs[i] = env
             call += args
     try:
@@ -261,7 +313,7 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
 
     # 3. autograde
     batches = grading_batches(batch.found, jobs)
-    problems = _run_step(course, "autograde", batches, sandboxed=sandboxed)
+    problems = _run_step(course, "autograde", batches, sandboxed=sandboxed, pairs=batch.pairs)
     # 3b. verify: the verdict, from processes where student code never ran
     units = [(student, aid, course / "submitted" / student / aid / f"{aid}.ipynb")
              for student, aid in sorted(batch.pairs)]
@@ -271,7 +323,8 @@ def grade(submissions, course=None, out=None, assignments=None, jobs: int | None
     verifier_only = {(r["student"], r["assignment"]) for r, (_, _, nb) in zip(records, units)
                      if "unreadable" not in r and verdicts.ensure_autograded(course, r["student"], r["assignment"], nb)}
     # 4. feedback
-    problems += _run_step(course, "generate_feedback", batches)  # feedback needs every grade of its notebook
+    # feedback needs every grade of its notebook; earlier notebooks keep their pages
+    problems += _run_step(course, "generate_feedback", batches, pairs=batch.pairs)
 
     # 5. export, report
     paths, graded = _report(course, out, batch, problems, verifier_only)

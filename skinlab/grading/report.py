@@ -121,20 +121,23 @@ def _statuses(course: Path, pairs, batch: _Batch, failures: dict, verifier_only=
     """``graded``, ``not submitted`` or ``ungradable: <reason>`` for each (student, assignment).
 
     The reason of an ungradable notebook: nbformat's if it cannot be read, else what nbgrader
-    said in this run (``failures``), else what it said in the run that last graded it.
+    said in this run (``failures``), else what it said in the run that last graded it. A notebook
+    of an earlier batch that only the verifier could grade keeps that status (it is not regraded).
     """
     path = _history(course, "status")
     earlier = {(r["student_id"], r["assignment"]): r["status"] for r in _read_csv(path)}
     statuses = {}
     for student, aid in pairs:
+        kept = earlier.get((student, aid), "") if (student, aid) not in batch.pairs else ""
         if (student, aid) in verifier_only:  # nbgrader's kernel failed; the verifier graded it
             status = f"graded by the verifier only (nbgrader: {failures.get((student, aid), 'could not grade it')})"
         elif (course / "autograded" / student / aid / f"{aid}.ipynb").is_file():
-            status = "graded"
+            status = kept if kept.startswith(_VERIFIER_ONLY) else "graded"
         elif (course / "submitted" / student / aid / f"{aid}.ipynb").is_file():
             reason = _unreadable(course / "submitted" / student / aid / f"{aid}.ipynb") or failures.get((student, aid))
-            status = f"ungradable: {reason}" if reason else earlier.get(
-                (student, aid), "ungradable: nbgrader could not grade it (see nbgrader_errors.log)")
+            before = earlier.get((student, aid), "")
+            status = f"ungradable: {reason}" if reason else before if before.startswith("ungradable") else \
+                "ungradable: nbgrader could not grade it (see nbgrader_errors.log)"
         else:
             status = "not submitted"
             misfiled = [r["path"] for r in batch.skipped if r["student_id"] == student and r["guess"] == aid]
@@ -143,8 +146,11 @@ def _statuses(course: Path, pairs, batch: _Batch, failures: dict, verifier_only=
         statuses[student, aid] = status
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_csv(path, [dict(student_id=s, assignment=a, status=v) for (s, a), v in sorted(statuses.items())
-                      if v.startswith("ungradable")], ["student_id", "assignment", "status"])
+                      if v.startswith(("ungradable", _VERIFIER_ONLY))], ["student_id", "assignment", "status"])
     return statuses
+
+
+_VERIFIER_ONLY = "graded by the verifier only"
 
 
 def _report(course: Path, out: Path, batch: _Batch, problems: list[str], verifier_only=frozenset()) -> tuple[dict, int]:

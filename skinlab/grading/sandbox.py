@@ -260,12 +260,16 @@ def _launch(argv, scratch, limits=Limits(), cwd=None, ro=(), rw=(), hide=(), env
 
 # ---- nbgrader's kernel -------------------------------------------------------------------------
 
-def kernel_setup(workdir: Path, *, ro: Sequence[Path], limits: Limits = Limits()) -> tuple[dict, list[str]]:
+def kernel_setup(workdir: Path, *, ro: Sequence[Path], limits: Limits = Limits(),
+                 pythonpath: Sequence[Path] = ()) -> tuple[dict, list[str]]:
     """Make nbgrader run its ``python3`` kernels sandboxed: (env to add, nbgrader arguments).
 
     Writes ``workdir/kernels/python3/kernel.json``; each kernel then sees the system, the
     interpreter, ``ro`` (e.g. the skinlab package folder, not the course root) and an empty
-    scratch folder as its cwd and HOME. Use a fresh ``workdir`` per grading call and remove it
+    scratch folder as its cwd and HOME. ``pythonpath`` goes first on each kernel's import path
+    (its ``PYTHONPATH``; e.g. the folder above the skinlab package the grader runs, so that the
+    kernel imports that one and not the one an editable install points at): only what ``ro``
+    binds below it is visible there. Use a fresh ``workdir`` per grading call and remove it
     afterwards (it holds each kernel's scratch and log under ``workdir/sandboxes``).
     """
     workdir = Path(workdir).resolve()
@@ -275,7 +279,8 @@ def kernel_setup(workdir: Path, *, ro: Sequence[Path], limits: Limits = Limits()
     for d in ("kernels/python3", "runtime", "sandboxes"):
         (workdir / d).mkdir(mode=0o700, parents=True, exist_ok=True)
     launcher = [sys.executable, "-I", os.path.abspath(__file__), "kernel", "--work", str(workdir),
-                "--limits", json.dumps(asdict(limits)), *(a for p in ro for a in ("--ro", str(Path(p).resolve())))]
+                "--limits", json.dumps(asdict(limits)), *(a for p in ro for a in ("--ro", str(Path(p).resolve()))),
+                *(a for p in pythonpath for a in ("--pythonpath", str(Path(p).resolve())))]
     spec = {"argv": [*launcher, "--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "Python 3 (sandboxed)", "language": "python",
             # Interrupts as a control message: a signal to bwrap's process group would not reach
@@ -315,6 +320,8 @@ def _kernel_main(args) -> None:
     for port in ("shell", "iopub", "stdin", "control", "hb"):
         os.symlink(runtime / f"{ip.name}-{info[port + '_port']}", f"{ip}-{info[port + '_port']}")
     env = {k: os.environ[k] for k in KERNEL_ENV if k in os.environ}
+    if args.pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(map(str, args.pythonpath))
     binds = [(runtime, ip.parent)]
     owned = [runtime, runtime / conn.name, home, *startup.parents[:3], startup]  # IPython writes there
     plan = _prepare(limits, owned, _sources(args.ro, (), home, binds))
@@ -334,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     k = sub.add_parser("kernel", help="run a kernel argv (-- python -m ipykernel_launcher -f FILE) sandboxed")
     k.add_argument("--ro", action="append", type=Path, default=[], help="read-only path (repeatable)")
+    k.add_argument("--pythonpath", action="append", type=Path, default=[],
+                   help="folder first on the kernel's import path (repeatable)")
     k.add_argument("--limits", help="Limits as JSON")
     k.add_argument("--work", type=Path, required=True, help="kernel_setup's folder")
     k.add_argument("cmd", nargs="+")

@@ -141,9 +141,10 @@ def apply_to_gradebook(course: Path, records: list[dict]) -> list[dict]:
                 grade = gb.find_grade(cell["grade_id"], assignment, assignment, student)
                 in_kernel = grade.auto_score
                 verified = float(cell["points"])
-                # Always stored, agreeing or not: a later batch re-autogrades every notebook in
-                # submitted/ (nbgrader's model), and a notebook that cheats only then must not
-                # replace its verified points with new in-kernel ones.
+                # Always stored, agreeing or not: should nbgrader autograde the notebook again
+                # (a batch autogrades only its own notebooks, but `nbgrader autograde --force` by
+                # hand redoes them all), one that cheats only then must not replace its verified
+                # points with new in-kernel ones.
                 grade.manual_score = verified
                 if in_kernel is None or abs(in_kernel - verified) >= 1e-9:
                     rows.append({"student_id": student, "assignment": assignment, "grade_id": cell["grade_id"],
