@@ -28,6 +28,8 @@ class Entry:
     sees: str  # what the instructor must see: disagreement | similarity-reference | similarity-pair | nothing
     answer: str = "solution"  # the answer the attack rides on: solution | mistake | raw
     replace: dict = field(default_factory=dict)  # {answer grade_id: source} replacing the answer
+    tamper: str = ""  # a key of TAMPERINGS: the nbgrader metadata this student edits
+    skipped: str = ""  # a phrase of the skipped.csv reason when the folder cannot be graded under its name
 
 
 def _pts(aid, student="solution"):
@@ -466,7 +468,112 @@ display(HTML("<iframe src=\\"javascript:alert('PWN')\\"></iframe><a href=\\"java
 display(SVG("<svg xmlns='http://www.w3.org/2000/svg' onload=\\"alert('PWN')\\"><circle r='4'/></svg>"))
 '''
 
-ACTIVE_MARKERS = ("onerror", "onload", "javascript:", "<iframe", "<script")
+
+# Training in eval mode and evaluating in train mode, with the worker's probes rewritten to report
+# the right modes and no gradients: the modes were believed, now the values decide (2 of 10, the
+# averaging cell, as the same answer earns without the forgery).
+FORGED_MODES_TRAIN = '''
+def train_one_epoch(model, loader, criterion, optimizer, device):
+    total, correct, count = 0.0, 0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        optimizer.zero_grad()
+        logits = model(x)
+        loss = criterion(logits, y)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        count += len(y)
+    return total / count, correct / count
+
+
+def _forge():
+    import grading_probes.ex4_training as probes  # only in the grader's worker
+
+    train_run, evaluate_run = probes.train_run, probes.evaluate_run
+
+    def forged_train(*args, **kwargs):
+        seen = train_run(*args, **kwargs)
+        seen["modes"] = [[True, True] for _ in seen.get("modes", [])]
+        return seen
+
+    def forged_evaluate(*args, **kwargs):
+        seen = evaluate_run(*args, **kwargs)
+        seen["modes"] = [[False, False] for _ in seen.get("modes", [])]
+        seen["grads"] = False
+        return seen
+
+    probes.train_run, probes.evaluate_run = forged_train, forged_evaluate
+
+
+try:
+    _forge()
+except ImportError:
+    pass
+'''
+
+FORGED_MODES_EVALUATE = '''
+def evaluate(model, loader, criterion, device):
+    total, correct, count = 0.0, 0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        total += criterion(logits, y).item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        count += len(y)
+    return total / count, correct / count
+'''
+
+# An evaluate that calls loss.backward() (no step): right numbers, the model unchanged; it loses
+# the mode cell only, and the feedback says gradients were computed during evaluation.
+EVALUATE_BACKWARD = '''
+def evaluate(model, loader, criterion, device):
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        loss = criterion(logits, y)
+        loss.backward()
+        total += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        count += len(y)
+    return total / count, correct / count
+'''
+
+
+# ---------------------------------------------------------------------------- tampered metadata, folder names
+# Edited nbgrader metadata: the scores stay right (the verifier reads the source notebook), and
+# tampered.csv names the cell and what was done to it. {key: (edit, grade_id in tampered.csv)}
+
+
+def _cell_of(nb, gid):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def _extra_graded_cell(nb):
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("assert True")
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "free_points", "locked": True, "points": 50,
+                                 "schema_version": 3, "solution": False, "task": False}
+    nb.cells.append(cell)
+
+
+def _answer_locked_and_graded(nb):
+    _cell_of(nb, "median_frequency_weights").metadata["nbgrader"].update(locked=True, grade=True, points=5)
+
+
+def _test_as_answer(nb):
+    _cell_of(nb, "test_weights_missing_class").metadata["nbgrader"]["solution"] = True
+
+
+TAMPERINGS = {
+    "extra_graded": (_extra_graded_cell, "free_points"),
+    "answer_locked": (_answer_locked_and_graded, "median_frequency_weights"),
+    "test_as_answer": (_test_as_answer, "test_weights_missing_class"),
+}
 
 
 def entries() -> list[Entry]:
@@ -524,6 +631,22 @@ def entries() -> list[Entry]:
     out.append(Entry("relus_missing_after_linear", "ex3_lenet", "",
                      _only("ex3_lenet", set(sim.POINTS["ex3_lenet"]) - {"test_lenet_equivalent"}), "nothing", "raw",
                      {"LeNet": NO_LINEAR_RELUS_LENET}))
+    out.append(Entry("forged_modes", "ex4_training", "", _only("ex4_training", {"test_train_returns"}), "nothing",
+                     "raw", {"train_one_epoch": FORGED_MODES_TRAIN, "evaluate": FORGED_MODES_EVALUATE}))
+    out.append(Entry("evaluate_backward", "ex4_training", "",
+                     _only("ex4_training", set(sim.POINTS["ex4_training"]) - {"test_evaluate_mode"}), "nothing",
+                     "raw", {"evaluate": EVALUATE_BACKWARD}))
+    for name in TAMPERINGS:
+        out.append(Entry(f"tampers_{name}", "ex2_class_weights", "", _pts("ex2_class_weights", "mistake"),
+                         "tampered", "mistake", tamper=name))
+    # Folder names nbgrader cannot take: a glob that matched a classmate ("bob" must keep his
+    # grade and feedback), a hidden folder, and the same name in its decomposed Unicode form.
+    out.append(Entry("bob", "ex2_class_weights", "", _pts("ex2_class_weights"), "nothing"))
+    out.append(Entry("bo[b]", "ex2_class_weights", "", {}, "nothing", "mistake", skipped="reads as a pattern"))
+    out.append(Entry(".carol", "ex2_class_weights", "", {}, "nothing", "mistake", skipped="is hidden"))
+    out.append(Entry("Jos\u00e9", "ex2_class_weights", "", _pts("ex2_class_weights"), "nothing"))
+    out.append(Entry("Jose\u0301", "ex2_class_weights", "", {}, "nothing", "mistake",
+                     skipped="in another Unicode form"))
     out.append(Entry("self_zeroing_lenet", "ex3_lenet", "", _only("ex3_lenet", {"test_lenet_output"}),
                      "nothing", "raw", {"LeNet": SELF_ZEROING_LENET}))
     return out
@@ -545,6 +668,8 @@ def notebook(entry: Entry, release_dir: Path, course: Path, package: Path, port:
             attack = entry.attack.replace("{course}", str(course)).replace("{package}", str(package))
             cell.source = cell.source.rstrip("\n") + "\n\n" + attack.replace("{port}", str(port))
         first = False
+    if entry.tamper:
+        TAMPERINGS[entry.tamper][0](nb)
     return nb
 
 
