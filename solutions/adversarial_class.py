@@ -548,11 +548,12 @@ def evaluate(model, loader, criterion, device):
 # tampered.csv names the cell and what was done to it. {key: (edit, grade_id in tampered.csv)}
 
 
-def _cell_of(nb, gid):
+def cell_of(nb, gid):
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
 
 
-def _extra_graded_cell(nb):
+def extra_graded_cell(nb):
+    """An extra locked test cell worth 50 points, which the source notebook does not have."""
     import nbformat
 
     cell = nbformat.v4.new_code_cell("assert True")
@@ -561,18 +562,18 @@ def _extra_graded_cell(nb):
     nb.cells.append(cell)
 
 
-def _answer_locked_and_graded(nb):
-    _cell_of(nb, "median_frequency_weights").metadata["nbgrader"].update(locked=True, grade=True, points=5)
+def answer_locked_and_graded(nb, gid="median_frequency_weights"):
+    cell_of(nb, gid).metadata["nbgrader"].update(locked=True, grade=True, points=5)
 
 
-def _test_as_answer(nb):
-    _cell_of(nb, "test_weights_missing_class").metadata["nbgrader"]["solution"] = True
+def mark_test_cell_as_answer(nb, gid="test_weights_missing_class"):
+    cell_of(nb, gid).metadata["nbgrader"]["solution"] = True
 
 
 TAMPERINGS = {
-    "extra_graded": (_extra_graded_cell, "free_points"),
-    "answer_locked": (_answer_locked_and_graded, "median_frequency_weights"),
-    "test_as_answer": (_test_as_answer, "test_weights_missing_class"),
+    "extra_graded": (extra_graded_cell, "free_points"),
+    "answer_locked": (answer_locked_and_graded, "median_frequency_weights"),
+    "test_as_answer": (mark_test_cell_as_answer, "test_weights_missing_class"),
 }
 
 

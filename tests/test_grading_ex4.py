@@ -37,6 +37,7 @@ from skinlab.grading.probes._base import roundtrip
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
 sys.path.insert(0, str(ROOT / "tests"))
+import adversarial_class as adv  # noqa: E402
 import simulated_class as sim  # noqa: E402
 
 AID = "ex4_training"
@@ -440,23 +441,7 @@ def test_the_same_judge_gives_the_same_verdict_in_the_kernel_and_through_the_ver
 
 # ---------------------------------------------------------------------------- feedback that names the mistake (issue #20)
 
-EVALUATE_CALLS_BACKWARD = '''
-import torch
-
-
-def evaluate(model, loader, criterion, device):
-    model.eval()
-    total, correct, n = 0.0, 0, 0
-    for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        loss = criterion(out, y)
-        loss.backward()
-        total += loss.item() * len(y)
-        correct += int((out.argmax(1) == y).sum())
-        n += len(y)
-    return total / n, correct / n
-'''
+EVALUATE_CALLS_BACKWARD = adv.EVALUATE_BACKWARD  # the adversarial class's student
 
 EVALUATE_GRAD_ENABLED = EVALUATE_CALLS_BACKWARD.replace("        loss.backward()\n", "")
 

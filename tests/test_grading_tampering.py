@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -19,6 +20,8 @@ from skinlab.grading import collect, report
 from skinlab.grading.collect import _Batch, find_tampering
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "solutions"))
+import adversarial_class as adv  # noqa: E402  (the tampering edits the adversarial class makes)
 AID = "ex4_training"
 RELEASE = ROOT / "exercises" / AID / f"{AID}.ipynb"
 SOURCE = ROOT / "solutions" / AID / f"{AID}.ipynb"
@@ -28,23 +31,16 @@ def _release():
     return nbformat.read(str(RELEASE), as_version=4)
 
 
-def _cell(nb, gid):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
-
-
-def _extra_graded_cell(nb):
-    cell = nbformat.v4.new_code_cell("assert True")
-    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "free_points", "locked": True, "points": 50,
-                                 "schema_version": 3, "solution": False, "task": False}
-    nb.cells.append(cell)
+_cell = adv.cell_of
+_extra_graded_cell = adv.extra_graded_cell
 
 
 def _answer_locked_and_graded(nb):
-    _cell(nb, "evaluate").metadata["nbgrader"].update(locked=True, grade=True, points=5)
+    adv.answer_locked_and_graded(nb, "evaluate")
 
 
 def _test_as_answer(nb):
-    _cell(nb, "test_evaluate_mode").metadata["nbgrader"]["solution"] = True
+    adv.mark_test_cell_as_answer(nb, "test_evaluate_mode")
 
 
 def _test_points(nb):
