@@ -408,6 +408,62 @@ NO_LINEAR_RELUS_LENET = SELF_ZEROING_LENET.replace(
     "                    p.zero_()\n", "").replace("x = F.relu(self.fc2(x))", "x = self.fc2(x)")
 assert "zero_" not in NO_LINEAR_RELUS_LENET and NO_LINEAR_RELUS_LENET.count("F.relu") == 2
 
+# No model at all: every probe replaced by a trace whose first "convolution" is one dot product
+# per image chosen to be negative (ReLU makes it zero) and whose later layers have no bias, so
+# zeros chain through. It took the layers cell (2 points) and the output cell from a reported
+# shape; now layers want LeNet-5's weight shapes, weights are taken by the layer's place, and
+# the output cell wants values behind its shape (found by a red-team helper, 2026-12-07).
+FORGED_ZERO_CHAIN = '''
+import torch
+from torch import nn
+
+
+LeNet = None  # no model at all
+
+
+def _forge():
+    import numpy as np
+    import grading_probes.ex3_lenet as probes  # only in the grader's worker
+
+    def described(num_classes, batch, seed, scale=1.0):
+        images = probes.lenet_input(seed, batch, scale).numpy()
+        z = lambda *s: np.zeros(s, np.float32)
+        conv = dict(kind="Conv2d", kernel=[5, 5], stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1)
+        # 1st layer: a single 3x32x32 "kernel" (one dot product per image); pick the grader weight
+        # index (`module`) whose dot products are all negative, so that ReLU makes them zero.
+        for m in range(5, 100000):
+            w, _ = probes.grader_weights(seed, m, [1, 3, 32, 32], None)
+            out0 = (w.numpy()[None].astype(np.float64) * images[:, None].astype(np.float64)).sum((2, 3, 4))
+            if (out0 < 0).all():
+                break
+        spec = [  # (desc, weight_shape, input, output, shape reported)
+            (dict(conv, **{"in": 3, "out": 6}), [1, 3, 32, 32], images, out0.reshape(batch, 1, 1, 1).astype(np.float32), [batch, 6, 28, 28]),
+            (dict(conv, **{"in": 6, "out": 16}), [400, 1, 1, 1], z(batch, 1, 1, 1), z(batch, 400, 1, 1), [batch, 16, 10, 10]),
+            ({"kind": "Linear", "in": 400, "out": 120}, [120, 400], z(batch, 400), z(batch, 120), [batch, 120]),
+            ({"kind": "Linear", "in": 120, "out": 84}, [84, 120], z(batch, 120), z(batch, 84), [batch, 84]),
+            ({"kind": "Linear", "in": 84, "out": num_classes}, [num_classes, 84], z(batch, 84), z(batch, num_classes), [batch, num_classes]),
+        ]
+        layers = []
+        for i, (d, w, inp, out, shape) in enumerate(spec):
+            d = dict(d, type=d["kind"], bias=False, params=0, module=m if i == 0 else i, declared=i, shares=None,
+                     weight_shape=w, bias_shape=None, input=inp, output=out, shape=shape)
+            layers.append(d)
+        return {"module": True, "declared": layers, "layers": layers,
+                "output": {"type": "Tensor", "shape": [batch, num_classes], "values": z(batch, num_classes)}}
+
+    probes.layers = lambda call, answers, num_classes, batch, seed: described(num_classes, batch, seed)
+    probes.equivalent = lambda call, answers, seed, num_classes, batch: described(num_classes, batch, seed)
+    probes.logits = lambda call, answers, seed, batch: described(7, batch, seed, 3.0)
+    probes.output = lambda call, answers, num_classes, batch, seed: {"module": True, "output": {"type": "Tensor", "shape": [batch, num_classes]}}
+    probes.parameters = lambda call, answers: {"module": True, "total": 61751, "declared": [], "trace": described(7, 2, 0)}
+
+
+try:
+    _forge()
+except ImportError:
+    pass
+'''
+
 # What a one-Linear "LeNet" honestly scores: the output's shape and raw logits, nothing else.
 ONE_LINEAR_POINTS = _only("ex3_lenet", {"test_lenet_output", "test_lenet_logits"})
 
@@ -648,7 +704,9 @@ def entries() -> list[Entry]:
     out.append(Entry("Jos\u00e9", "ex2_class_weights", "", _pts("ex2_class_weights"), "nothing"))
     out.append(Entry("Jose\u0301", "ex2_class_weights", "", {}, "nothing", "mistake",
                      skipped="in another Unicode form"))
-    out.append(Entry("self_zeroing_lenet", "ex3_lenet", "", _only("ex3_lenet", {"test_lenet_output"}),
+    out.append(Entry("forged_zero_chain", "ex3_lenet", "", {g: 0 for g in sim.POINTS["ex3_lenet"]}, "nothing",
+                     "raw", {"LeNet": FORGED_ZERO_CHAIN}))
+    out.append(Entry("self_zeroing_lenet", "ex3_lenet", "", {g: 0 for g in sim.POINTS["ex3_lenet"]},
                      "nothing", "raw", {"LeNet": SELF_ZEROING_LENET}))
     return out
 

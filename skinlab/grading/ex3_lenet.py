@@ -201,16 +201,32 @@ def _tuple(value, default):
     return value if value is not None else default
 
 
-def _recompute(layer: dict, seed: int):
-    """What this layer computes on the input it got, with the grader's weights (None: it cannot)."""
+def _weights_agree(layer: dict) -> bool:
+    """The weight and bias shapes are those of the layer the description names."""
+    wshape, bshape, out = layer.get("weight_shape"), layer.get("bias_shape"), layer.get("out")
+    if layer.get("kind") == "Conv2d":
+        kernel, groups, cin = layer.get("kernel"), layer.get("groups"), layer.get("in")
+        if not (isinstance(kernel, list) and isinstance(groups, int) and isinstance(cin, int) and groups > 0):
+            return False
+        want = [out, cin // groups, *kernel]
+    elif layer.get("kind") == "Linear":
+        want = [out, layer.get("in")]
+    else:
+        return False
+    return wshape == want and bshape in (None, [out])
+
+
+def _recompute(layer: dict, seed: int, index: int):
+    """What the ``index``-th layer forward calls computes on the input it got, with the grader's
+    weights for that place (None: it cannot, or its description does not match its weights)."""
     import torch
     import torch.nn.functional as F
 
     x = layer.get("input")
-    if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or not isinstance(layer.get("weight_shape"), list):
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or not _weights_agree(layer):
         return None
     try:
-        weight, bias = grader_weights(seed, int(layer["module"]), layer["weight_shape"], layer.get("bias_shape"))
+        weight, bias = grader_weights(seed, index, layer["weight_shape"], layer.get("bias_shape"))
         xt, w = torch.from_numpy(x.astype(np.float64)), weight.double()
         b = None if bias is None else bias.double()
         with torch.no_grad():
@@ -247,11 +263,14 @@ def _values_problem(seen: dict, layers: list, seed: int, batch: int, scale: floa
     if not layers:
         return "your forward calls no convolution or linear layer"
     images = lenet_input(seed, batch, scale).numpy()
-    if not _close(layers[0].get("input"), images):
+    first = layers[0].get("input")
+    # the images as they are (a convolution), or flattened (a first linear layer)
+    if not (_close(first, images) or (isinstance(first, np.ndarray) and first.shape == (batch, images[0].size)
+                                      and _close(first, images.reshape(batch, -1)))):
         return (f"your first layer ({_describe(layers[0])}) does not receive the images given to the model: "
                 "pass the input x to the first convolution as it is")
     for i, layer in enumerate(layers):
-        want = _recompute(layer, seed)
+        want = _recompute(layer, seed, i)
         if want is None or not _close(layer.get("output"), want):
             return (f"the output of the {_ordinal(i)} layer your forward calls ({_describe(layer)}) is not what "
                     "that layer computes on its input with the weights the grader put in it: call each layer "
@@ -319,6 +338,7 @@ def check_lenet_layers(observe, num_classes: int = 7, batch: int = 2, seed: int 
     if out.get("shape") != [batch, num_classes]:
         shape = tuple(out["shape"]) if isinstance(out.get("shape"), list) else out.get("type")
         raise AssertionError(f"the model's output should be ({batch}, {num_classes}); got {shape}")
+    _params_in_forward_order(layers, num_classes)  # LeNet-5's weight and bias shapes, not only its sizes
     _confirm(seen, layers, seed, batch)
 
 
@@ -363,13 +383,19 @@ def check_lenet_output(observe, num_classes: int = 7, batch: int = 5, seed: int 
     num_classes, batch, seed = int(num_classes), int(batch), int(seed)
     seen = observe(f"{PROBES}.output", num_classes=num_classes, batch=batch, seed=seed)
     _module(seen, "LeNet(...)")
+    if "raised" in seen:
+        _forward_raised(seen, num_classes, f"a batch of {batch} images")
     out = seen.get("output") or {}
-    if out.get("shape") != [batch, num_classes]:
-        shape = tuple(out["shape"]) if isinstance(out.get("shape"), list) else out.get("type")
+    values = out.get("values")
+    shape = list(values.shape) if isinstance(values, np.ndarray) else out.get("type")
+    if shape != [batch, num_classes]:
+        shape = tuple(shape) if isinstance(shape, list) else shape
         raise AssertionError(
             f"LeNet({num_classes}) on a batch of {batch} images should output ({batch}, {num_classes}) "
             f"logits; got {shape}" + (" — use the num_classes argument for the last layer" if num_classes != 7 else "")
         )
+    # the output comes from layers that compute on the images (values, not a reported shape)
+    _confirm(seen, _forward_layers(seen), seed, batch)
 
 
 @check("LeNet", fresh=_fresh_logits)
@@ -399,9 +425,8 @@ def check_lenet_logits(observe, seed: int = 0, batch: int = 8):
             )
     # Raw scores are the last layer's output as it is: confirmed with the grader's weights.
     layers = _forward_layers(seen)
-    last = layers[-1] if layers else None
-    want = _recompute(last, seed) if last else None
-    if want is None or not _close(last.get("output"), want) or not _close(values, want):
+    _confirm(seen, layers, seed, batch, scale=3.0)  # layers that compute on the images, each recomputed
+    if not _close(values, layers[-1]["output"]):
         raise AssertionError(
             "your model's output is not the output of its last linear layer as that layer computes it "
             "(with the weights the grader put in it): return the last layer's output unchanged, the logits"

@@ -45,13 +45,20 @@ def _plain(value):
     return repr(value)[:100]
 
 
+def _count(parameters) -> int:
+    """Parameters counted; a lazy layer's (not yet shaped before its first forward) count 0."""
+    from torch.nn.parameter import UninitializedParameter
+
+    return int(sum(p.numel() for p in parameters if not isinstance(p, UninitializedParameter)))
+
+
 def _layer(module) -> dict:
     import torch
     from torch import nn
 
     bias = getattr(module, "bias", None)
     entry = {"type": type_name(module), "bias": isinstance(bias, torch.Tensor),
-             "params": int(sum(p.numel() for p in module.parameters()))}
+             "params": _count(module.parameters())}
     if isinstance(module, nn.Conv2d):
         entry.update(kind="Conv2d", **{k: _plain(getattr(module, a, None)) for k, a in (
             ("in", "in_channels"), ("out", "out_channels"), ("kernel", "kernel_size"), ("stride", "stride"),
@@ -219,25 +226,24 @@ def _trace(call, answers, args: tuple, on: str, seed: int, batch: int, *, scale:
 
 def parameters(call, answers) -> dict:
     """``LeNet()``: its parameter count and declared layers, and a trace of it (seed 0, 2 images)."""
+    import torch
+
     model = _build(call, answers, (), "LeNet() with the default num_classes", 0)
     bad = _not_module(model)
     if bad:
         return bad
-    seen = {"module": True, "total": int(sum(p.numel() for p in model.parameters())),
+    with torch.no_grad():  # lazy layers (nn.LazyLinear) take their shapes from a first forward
+        call(NAME, model, lenet_input(0, 2), _on="a batch of 2 images")
+    seen = {"module": True, "total": _count(model.parameters()),
             "declared": [_layer(m) for m in _declared(model)]}
     seen["trace"] = _trace(call, answers, (), "LeNet() with the default num_classes", 0, 2)
     return seen
 
 
 def output(call, answers, num_classes, batch, seed) -> dict:
-    """The type and shape of what the model returns for ``batch`` images."""
+    """What the model returns for ``batch`` images (a trace: the judge wants values behind it)."""
     args, on = ((), "LeNet()") if num_classes == 7 else ((num_classes,), f"LeNet({num_classes})")
-    model = _build(call, answers, args, on, seed)
-    bad = _not_module(model)
-    if bad:
-        return bad
-    out = call(NAME, model, lenet_input(seed, batch), _on=f"a batch of {batch} images")
-    return {"module": True, "output": _output(out, values=False)}
+    return _trace(call, answers, args, on, seed, batch)
 
 
 def layers(call, answers, num_classes, batch, seed) -> dict:
