@@ -20,310 +20,31 @@ from pathlib import Path
 import nbformat
 
 from skinlab.course.exercises import exercise_ids, test_points
-from skinlab.split import DEFAULT_FRACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "solutions"))
+import bank  # noqa: E402
+
 ASSIGNMENT_IDS = exercise_ids(ROOT)
 
 
-def with_default_fractions(answer: str) -> str:
-    """``answer`` (student code) with the name ``DEFAULT_FRACTIONS`` written out as its value.
-
-    A student's answer runs where ``skinlab`` cannot be imported (the grading worker blocks it), so
-    its default fractions are a literal; writing that literal from ``skinlab.split`` keeps every
-    simulated answer on the course's defaults. An answer left unconverted fails loudly (NameError).
-    """
-    return answer.replace("DEFAULT_FRACTIONS", repr(tuple(DEFAULT_FRACTIONS)))
-
-
 # ---------------------------------------------------------------------------- answers
-
-MISTAKES = {
-    # Stratified, but image by image: images of one lesion land in different splits.
-    "ex1_split": {"split_by_lesion": with_default_fractions('''
-import numpy as np
-import pandas as pd
+# Each exercise's answers are in its bank, solutions/<id>/answers.py (bank.py).
+with_default_fractions = bank.with_default_fractions
 
 
-def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
-    rng = np.random.default_rng(seed)
-    out = pd.Series("train", index=metadata.index, name="split")
-    for dx, rows in metadata.groupby("dx").groups.items():
-        rows = np.asarray(rows)[rng.permutation(len(rows))]
-        n_train = int(round(fractions[0] * len(rows)))
-        n_val = int(round(fractions[1] * len(rows)))
-        out.loc[rows[n_train:n_train + n_val]] = "val"
-        out.loc[rows[n_train + n_val:]] = "test"
-    return out
-''')},
-    # 1 / f_c: not normalised by the median frequency.
-    "ex2_class_weights": {"median_frequency_weights": '''
-import numpy as np
-import torch
-
-
-def median_frequency_weights(labels, num_classes):
-    counts = np.bincount(np.asarray(labels), minlength=num_classes)
-    if (counts == 0).any():
-        raise ValueError(f"class {int(np.argmin(counts))} has no samples")
-    return torch.tensor(counts.sum() / counts, dtype=torch.float32)
-'''},
-    # No ReLU after the second convolution.
-    "ex3_lenet": {"LeNet": '''
-import torch
-from torch import nn
-
-
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
-        x = nn.functional.max_pool2d(self.conv2(x), 2)
-        x = x.flatten(1)
-        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
-'''},
-    # optimizer.zero_grad() forgotten: gradients accumulate over the epoch.
-    "ex4_training": {"train_one_epoch": '''
-import torch
-
-
-def train_one_epoch(model, loader, criterion, optimizer, device):
-    model.train()
-    total, correct, seen = 0.0, 0, 0
-    for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        logits = model(x)
-        loss = criterion(logits, y)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += len(y)
-    return total / seen, correct / seen
-''', "evaluate": None},
-    # No ReLU on the weighted sum of activation maps.
-    "ex5_gradcam": {"grad_cam": '''
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-
-def grad_cam(model, image, target_layer, class_idx=None):
-    acts = {}
-    h = target_layer.register_forward_hook(lambda m, i, o: acts.setdefault("a", o))
-    model.eval()
-    try:
-        logits = model(image[None])
-    finally:
-        h.remove()
-    c = int(logits.argmax()) if class_idx is None else class_idx
-    g, = torch.autograd.grad(logits[0, c], acts["a"])
-    cam = (g.mean((2, 3), keepdim=True) * acts["a"]).sum(1, keepdim=True).detach()
-    cam = (cam - cam.min()) / (cam.max() - cam.min() + 1e-7)
-    cam = F.interpolate(cam, size=image.shape[1:], mode="bilinear", align_corners=False)
-    cam = (cam - cam.min()) / (cam.max() - cam.min() + 1e-7)
-    return cam[0, 0].numpy()
-'''},
-}
+MISTAKES = {aid: bank.answers(aid).MISTAKE for aid in ASSIGNMENT_IDS}
 
 # The test cell that the mistake fails, which the "edits"/"deletes" students tamper with.
-TAMPERED_CELL = {
-    "ex1_split": "test_split_no_leak",
-    "ex2_class_weights": "test_weights_example",
-    "ex3_lenet": "test_lenet_equivalent",
-    "ex4_training": "test_train_matches",
-    "ex5_gradcam": "test_cam_lenet",
-}
+TAMPERED_CELL = {aid: bank.answers(aid).TAMPERED_CELL for aid in ASSIGNMENT_IDS}
 
 # Three routes to the reference: an alias wrapped in a function, a module alias, a subclass,
 # importlib with a computed name (only the runtime guard can see it), the library itself.
-USES_REFERENCE = {
-    "ex1_split": {"split_by_lesion": with_default_fractions('''
-from skinlab.split import split_by_lesion as _mine
+USES_REFERENCE = {aid: bank.answers(aid).USES_REFERENCE for aid in ASSIGNMENT_IDS}
 
+INFINITE_LOOP = {aid: bank.answers(aid).INFINITE_LOOP for aid in ASSIGNMENT_IDS}
 
-def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
-    return _mine(metadata, fractions, seed)
-''')},
-    "ex2_class_weights": {"median_frequency_weights": '''
-import skinlab.balance as helpers
-
-
-def median_frequency_weights(labels, num_classes):
-    return helpers.median_frequency_weights(labels, num_classes)
-'''},
-    "ex3_lenet": {"LeNet": '''
-from skinlab import models
-
-
-class LeNet(models.LeNet):
-    """My LeNet."""
-'''},
-    "ex4_training": {"train_one_epoch": '''
-import importlib
-
-
-def train_one_epoch(model, loader, criterion, optimizer, device):
-    engine = importlib.import_module(".".join(["skin" + "lab", "eng" + "ine"]))
-    return engine.train_one_epoch(model, loader, criterion, optimizer, device)
-''', "evaluate": None},
-    "ex5_gradcam": {"grad_cam": '''
-import numpy as np
-
-
-def grad_cam(model, image, target_layer, class_idx=None):
-    from pytorch_grad_cam import GradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    with GradCAM(model, target_layers=[target_layer]) as cam:
-        targets = None if class_idx is None else [ClassifierOutputTarget(class_idx)]
-        return cam(input_tensor=image[None], targets=targets)[0]
-'''},
-}
-
-INFINITE_LOOP = {
-    "ex1_split": {"split_by_lesion": with_default_fractions('''
-import numpy as np
-import pandas as pd
-
-
-def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
-    lesions = list(metadata["lesion_id"].unique())
-    assigned = {}
-    i = 0
-    while len(assigned) < len(lesions):  # i is never incremented
-        if np.random.default_rng(seed + i).random() < fractions[0]:
-            assigned[lesions[i]] = "train"
-    return metadata["lesion_id"].map(assigned)
-''')},
-    "ex2_class_weights": {"median_frequency_weights": '''
-import numpy as np
-import torch
-
-
-def median_frequency_weights(labels, num_classes):
-    counts = [0] * num_classes
-    labels = list(labels)
-    i = 0
-    while i < len(labels):
-        counts[int(labels[i])] += 1  # forgot i += 1
-    freq = np.array(counts) / len(labels)
-    return torch.tensor(np.median(freq) / freq, dtype=torch.float32)
-'''},
-    "ex3_lenet": {"LeNet": '''
-import torch
-from torch import nn
-
-
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        while x.shape[-1] > 5:  # pooling forgotten: the size never shrinks
-            x = torch.relu(self.conv1(x)) if x.shape[1] == 3 else x
-        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x.flatten(1))))))
-'''},
-    "ex4_training": {"train_one_epoch": '''
-import itertools
-
-
-def train_one_epoch(model, loader, criterion, optimizer, device):
-    model.train()
-    total, seen = 0.0, 0
-    for x, y in itertools.cycle(loader):  # never ends
-        optimizer.zero_grad()
-        loss = criterion(model(x), y)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(y)
-        seen += len(y)
-    return total / seen, 0.0
-''', "evaluate": None},
-    "ex5_gradcam": {"grad_cam": '''
-import torch
-
-
-def grad_cam(model, image, target_layer, class_idx=None):
-    acts = {}
-    h = target_layer.register_forward_hook(lambda m, i, o: acts.setdefault("a", o))
-    logits = model(image[None])
-    h.remove()
-    while acts["a"].grad is None:  # waits for a .grad that a non-leaf tensor never gets
-        logits.max().backward(retain_graph=True)
-    return acts["a"].grad
-'''},
-}
-
-RAISES = {
-    "ex1_split": {"split_by_lesion": with_default_fractions('''
-import pandas as pd
-
-
-def split_by_lesion(metadata, fractions=DEFAULT_FRACTIONS, seed=0):
-    lesions = metadata.groupby("lesion")  # KeyError: the column is lesion_id
-    return pd.Series("train", index=metadata.index)
-''')},
-    "ex2_class_weights": {"median_frequency_weights": '''
-import numpy as np
-import torch
-
-
-def median_frequency_weights(labels, num_classes):
-    counts = np.bincount(labels, minlength=num_classes)
-    return torch.from_numpy(np.median(counts) / counts, dtype=torch.float32)  # TypeError
-'''},
-    "ex3_lenet": {"LeNet": '''
-import torch
-from torch import nn
-
-
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2))
-        self.fc1 = nn.Linear(16 * 4 * 4, 120)  # wrong size: 16 x 5 x 5 = 400
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        x = self.features(x).flatten(1)
-        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
-'''},
-    "ex4_training": {"train_one_epoch": '''
-def train_one_epoch(model, loader, criterion, optimizer, device):
-    model.train()
-    for x, y in loader:
-        optimizer.zero_grad()
-        loss = criterion(model(x), y)
-        loss.backward()
-        optimizer.step()
-    return loss.item() / len(loader.dataset.size), 0.0  # AttributeError
-''', "evaluate": None},
-    # An error at the top of the cell: grad_cam is never defined.
-    "ex5_gradcam": {"grad_cam": '''
-import numpy as np
-import torch
-from torch.nn.functional import upsample_bilinear2d
-
-
-def grad_cam(model, image, target_layer, class_idx=None):
-    return np.zeros(image.shape[1:])
-'''},
-}
+RAISES = {aid: bank.answers(aid).RAISES for aid in ASSIGNMENT_IDS}
 
 # ---------------------------------------------------------------------------- expected points
 
@@ -331,15 +52,7 @@ def grad_cam(model, image, target_layer, class_idx=None):
 POINTS = {aid: test_points(aid, ROOT) for aid in ASSIGNMENT_IDS}
 
 # Test cells each submission fails (all others pass).
-_MISTAKE_FAILS = {
-    # An image-level split leaks: the fractions, stratification and determinism points need a
-    # lesion-level split first (skinlab/grading/ex1_split.py), so it keeps the output's 2 points.
-    "ex1_split": {"test_split_no_leak", "test_split_fractions", "test_split_stratified", "test_split_deterministic"},
-    "ex2_class_weights": {"test_weights_example", "test_weights_more"},
-    "ex3_lenet": {"test_lenet_equivalent"},
-    "ex4_training": {"test_train_matches"},
-    "ex5_gradcam": {"test_cam_lenet", "test_cam_small_cnn"},
-}
+_MISTAKE_FAILS = {aid: bank.answers(aid).MISTAKE_FAILS for aid in ASSIGNMENT_IDS}
 _EVALUATE_CELLS = {"test_evaluate_matches", "test_evaluate_mode", "test_evaluate_changes_nothing"}
 
 

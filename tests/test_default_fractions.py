@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skinlab.grading import ex1_split as checks
+from skinlab.grading.ex1_split import judges as checks
 from skinlab.split import DEFAULT_FRACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,8 @@ def test_every_self_reporting_check_is_in_the_documented_table_and_no_other():
     declared = {name for name, spec in CHECKS.items() if spec.self_report}
     assert declared == documented
     assert declared, "the table documents at least the hooks cell of exercise 5"
+    for name in declared:  # a short phrase: the feedback quotes it
+        assert 10 <= len(CHECKS[name].self_report.strip()) <= 160, name
 
 
 @pytest.mark.parametrize("aid", exercise_ids(ROOT))
@@ -68,3 +71,34 @@ def test_the_feedback_says_which_passed_cells_rest_on_the_student_s_report():
 def test_verdicts_carry_the_self_report_of_their_cell():
     fields = verifier.CellVerdict("g", 1.0, 1.0, "").__dict__
     assert fields["self_report"] == ""
+
+
+# ---------------------------------------------------------------------------- one folder per exercise
+
+
+@pytest.mark.parametrize("aid", exercise_ids(ROOT))
+def test_each_exercise_is_one_folder_of_the_grading_package(aid):
+    """Its Exercise, judges and probes; the probes import nothing the worker lacks."""
+    import ast
+
+    from skinlab.grading.exercise import exercises
+
+    folder = ROOT / "skinlab" / "grading" / aid
+    assert {p.name for p in folder.glob("*.py")} == {"__init__.py", "judges.py", "probes.py"}
+    declared = exercises()[aid]
+    checks = [c for c in CHECKS.values() if c.judge.__module__ == f"skinlab.grading.{aid}.judges"]
+    assert checks and {a for c in checks for a in c.answers} <= set(declared.answers)
+    allowed = {"numpy", "pandas", "torch", *sys.stdlib_module_names}  # what the worker has
+    tree = ast.parse((folder / "probes.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert (node.level == 0 and node.module.split(".")[0] in allowed) \
+                or (node.level == 2 and node.module == "probe_base"), ast.dump(node)
+        elif isinstance(node, ast.Import):
+            assert all(a.name.split(".")[0] in allowed for a in node.names), ast.dump(node)
+
+
+def test_the_worker_refuses_what_the_exercises_declare():
+    from skinlab.grading.exercise import blocked_packages
+
+    assert blocked_packages() == ("pytorch_grad_cam", "skinlab")

@@ -27,8 +27,8 @@ import pytest
 from skinlab import grading
 from skinlab.grading import verifier
 from skinlab.grading.checking import CHECKS, probe_function
-from skinlab.grading.probes import ex1_split as probes
-from skinlab.grading.probes._base import roundtrip
+from skinlab.grading.ex1_split import probes
+from skinlab.grading.probe_base import roundtrip
 from skinlab.split import DEFAULT_FRACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]

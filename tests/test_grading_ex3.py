@@ -555,7 +555,7 @@ def test_missing_relus_after_both_linear_layers_are_named_by_the_verifier_same_p
 # ---------------------------------------------------------------------------- points from recomputed values (issue #20)
 
 # The answers of the adversarial class that lie to the grader about themselves.
-ONE_LINEAR, FORGED_PROBES, SELF_ZEROING = adv.ONE_LINEAR_LENET, adv.FORGED_LENET_PROBES, adv.SELF_ZEROING_LENET
+ONE_LINEAR, FORGED_PROBES, SELF_ZEROING = adv.EX3.ONE_LINEAR_LENET, adv.EX3.FORGED_LENET_PROBES, adv.EX3.SELF_ZEROING_LENET
 # What a one-Linear "LeNet" honestly scores: the output's shape and raw logits, nothing else.
 ONE_LINEAR_POINTS = adv.ONE_LINEAR_POINTS
 
@@ -574,7 +574,7 @@ def test_forged_probe_replies_earn_nothing_a_one_linear_model_does_not():
 
 
 def test_a_forged_zero_chain_without_a_model_earns_nothing():
-    got, messages = verify(adv.FORGED_ZERO_CHAIN, seed=3)
+    got, messages = verify(adv.EX3.FORGED_ZERO_CHAIN, seed=3)
     assert got == {gid: 0 for gid in FULL}, messages
 
 
@@ -599,7 +599,7 @@ def _fake(reply):
 def test_every_structural_judge_wants_values_not_descriptions():
     """A reply that describes LeNet-5 perfectly but whose values are not the layers' computation
     fails every cell but the output's shape; the true trace of the reference passes them all."""
-    from skinlab.grading.probes import ex3_lenet as probes
+    from skinlab.grading.ex3_lenet import probes
 
     ns = {"__name__": "__main__"}
     run_cell(CORRECT["functional"], ns, "LeNet")
@@ -623,7 +623,7 @@ def test_every_structural_judge_wants_values_not_descriptions():
 
 
 def test_the_grader_s_weights_are_drawn_from_the_seed_alone():
-    from skinlab.grading.probes.ex3_lenet import grader_weights
+    from skinlab.grading.ex3_lenet.probes import grader_weights
 
     a = grader_weights(5, 2, (120, 400), (120,))
     assert all(torch.equal(x, y) for x, y in zip(a, grader_weights(5, 2, (120, 400), (120,))))

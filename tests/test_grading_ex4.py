@@ -28,11 +28,11 @@ import pytest
 import torch
 
 from skinlab import grading
-from skinlab.grading import ex4_training as ex4
+from skinlab.grading.ex4_training import judges as ex4
 from skinlab.grading import verifier
 from skinlab.grading.checking import CHECKS, probe_function
-from skinlab.grading.probes import ex4_training as probes
-from skinlab.grading.probes._base import roundtrip
+from skinlab.grading.ex4_training import probes
+from skinlab.grading.probe_base import roundtrip
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
@@ -295,7 +295,7 @@ def test_probe_returns_plain_data_and_removes_its_hook():
 
     model = probes.tiny_mlp(1)
     before = len(model._forward_pre_hooks)
-    from skinlab.grading.probes.ex4_training import _record_modes
+    from skinlab.grading.ex4_training.probes import _record_modes
 
     _, handle = _record_modes(model)
     handle.remove()
@@ -441,7 +441,7 @@ def test_the_same_judge_gives_the_same_verdict_in_the_kernel_and_through_the_ver
 
 # ---------------------------------------------------------------------------- feedback that names the mistake (issue #20)
 
-EVALUATE_CALLS_BACKWARD = adv.EVALUATE_BACKWARD  # the adversarial class's student
+EVALUATE_CALLS_BACKWARD = adv.EX4.EVALUATE_BACKWARD  # the adversarial class's student
 
 EVALUATE_GRAD_ENABLED = EVALUATE_CALLS_BACKWARD.replace("        loss.backward()\n", "")
 

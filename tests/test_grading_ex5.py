@@ -25,11 +25,11 @@ import pytest
 import torch
 
 from skinlab import grading
-from skinlab.grading import ex5_gradcam as judge
+from skinlab.grading.ex5_gradcam import judges as judge
 from skinlab.grading import verifier
 from skinlab.grading.checking import InKernel
-from skinlab.grading.probes import ex5_gradcam as probes
-from skinlab.grading.probes._base import roundtrip
+from skinlab.grading.ex5_gradcam import probes
+from skinlab.grading.probe_base import roundtrip
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
@@ -282,7 +282,7 @@ def test_judge_and_probe_build_the_same_case(kind, size):
 
 
 def test_the_trusted_side_keeps_the_variants_and_the_probes_import_no_skinlab():
-    text = (ROOT / "skinlab" / "grading" / "probes" / "ex5_gradcam.py").read_text()
+    text = (ROOT / "skinlab" / "grading" / "ex5_gradcam" / "probes.py").read_text()
     assert "_cam_variant" not in text and not hasattr(probes, "_cam_variant")
     assert "import skinlab" not in text and "from skinlab" not in text
     assert callable(judge._cam_variant) and callable(judge._cam_case)  # tests reach these

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from skinlab.grading.checking import CHECKS, probe_function
-from skinlab.grading.probes._base import roundtrip
+from skinlab.grading.probe_base import roundtrip
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))

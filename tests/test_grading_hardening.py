@@ -228,7 +228,7 @@ def test_sanitize_html_keeps_web_links_and_inline_images_only():
 
 import simulated_class as sim  # noqa: E402
 
-from skinlab.grading import ex2_class_weights as ex2  # noqa: E402
+from skinlab.grading.ex2_class_weights import judges as ex2  # noqa: E402
 from skinlab.grading import verifier  # noqa: E402
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from skinlab.course.exercises import exercise_ids
 from skinlab.grading import similarity as sim
+from skinlab.grading.exercise import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
@@ -1190,7 +1191,7 @@ def score_table() -> list[tuple[str, str, str, float]]:
 
 def test_references_found():
     for e in EXERCISES:
-        assert set(REFERENCES[e]) == {"solution", sim.PACKAGE_REFERENCES[e][0]}
+        assert set(REFERENCES[e]) == {"solution", exercises()[e].prints[0]}
         assert all(len(src) > 200 for src in REFERENCES[e].values())
         assert "NotImplementedError" in TEMPLATES[e]
 

@@ -2,9 +2,11 @@
 
 One module per concern (docs/GRADING.md has the whole workflow and the threat model):
 
-* ``ex1_split`` … ``ex5_gradcam``: the checks of one exercise each. A test cell calls a
-  ``check_*`` with the student's answer; the check runs it on generated inputs, compares it with
-  the reference in ``skinlab`` and raises ``AssertionError`` in the student's words.
+* ``ex1_split/`` … ``ex5_gradcam/``: one folder per exercise: its ``Exercise`` (``exercise.py``:
+  the answers, the reference they must not run, what the book prints, the grading cost), its
+  judges (``judges.py``) and its probes (``probes.py``). A test cell calls a ``check_*`` with the
+  student's answer; the check runs it on generated inputs, compares it with the reference in
+  ``skinlab`` and raises ``AssertionError`` in the student's words.
 * ``guard``: what every in-kernel check does first (the answer must not use the reference; a
   time limit per call). In the student's kernel this is advice, not a verdict.
 * ``commands``: ``python -m skinlab.grading release|grade`` (nbgrader, headless).
@@ -15,7 +17,6 @@ One module per concern (docs/GRADING.md has the whole workflow and the threat mo
 """
 
 from .guard import (  # noqa: F401
-    REFERENCE_MODULES,
     TIME_LIMIT_S,
     ReferenceUsedError,
     TooSlowError,
@@ -31,11 +32,11 @@ from .ex3_lenet import lenet_parameter_count  # noqa: F401
 from .ex4_training import *  # noqa: F401,F403
 from .ex5_gradcam import *  # noqa: F401,F403
 from .commands import (  # noqa: F401
-    GRADING_COST,
     default_jobs,
     find_tampering,
     grade,
     grading_batches,
+    grading_cost,
     main,
     nbgrader,
     release,

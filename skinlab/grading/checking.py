@@ -2,7 +2,7 @@
 
 ``@check("split_by_lesion", fresh=...)`` turns a *judge* ``judge(observe, **params)`` into the
 ``check_*`` function that test cells call. The judge asks for observations with
-``observe("ex1_split.no_leak", **params)``: it names a probe (``skinlab.grading.probes``), which
+``observe("ex1_split.no_leak", **params)``: it names a probe (``skinlab.grading.ex1_split.probes``), which
 runs the student's answer on inputs built from ``params`` and returns plain data, and then judges
 that data against the reference, raising ``AssertionError`` in the student's words.
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from .guard import call as guarded_call
 from .guard import own_work
-from .probes._base import roundtrip
+from .probe_base import roundtrip
 
 CHECKS: dict[str, "Check"] = {}
 
@@ -50,8 +50,9 @@ class Check:
 
 
 def probe_function(name: str):
-    module, func = name.split(".")
-    return getattr(importlib.import_module(f"{__package__}.probes.{module}"), func)
+    """``"ex3_lenet.layers"``: the function ``layers`` of ``skinlab/grading/ex3_lenet/probes.py``."""
+    exercise, func = name.split(".")
+    return getattr(importlib.import_module(f"{__package__}.{exercise}.probes"), func)
 
 
 class InKernel:

@@ -13,6 +13,7 @@ from pathlib import Path
 from . import verdicts
 from .collect import GLOB_CHARACTERS, SKIPPED_FIELDS, _collect, _deduplicate, _guess_from_name, find_tampering  # noqa: F401 (public names)
 from ..course.exercises import exercise_ids
+from .exercise import exercises
 from .guard import TIME_LIMIT_S
 from .report import _nbgrader_failures, _report, _report_verification, _write_csv  # noqa: F401
 
@@ -66,16 +67,18 @@ def _pattern(assignments) -> str:
     return f"ex[{''.join(digits)}]_*"
 
 
-# Seconds each notebook takes to autograde on one core (docs/PERFORMANCE.md): most of it is the
-# kernel importing torch (and torch._dynamo, which the first optimizer or hook pulls in).
-GRADING_COST = {"ex1_split": 8.0, "ex2_class_weights": 6.5, "ex3_lenet": 5.5, "ex4_training": 9.0, "ex5_gradcam": 5.5}
+def grading_cost() -> dict[str, float]:
+    """Seconds each exercise's notebook takes to autograde on one core (its ``Exercise``): most of
+    it is the kernel importing torch (and torch._dynamo, which the first optimizer or hook pulls in)."""
+    return {aid: e.grading_cost_s for aid, e in exercises().items()}
 
 
 def grading_batches(assignments, jobs: int) -> list[str]:
-    """Globs for ``jobs`` parallel nbgrader calls, balanced by ``GRADING_COST`` (largest first)."""
+    """Globs for ``jobs`` parallel nbgrader calls, balanced by ``grading_cost`` (largest first)."""
+    cost = grading_cost()
     groups: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(assignments))))]
-    for aid in sorted(assignments, key=lambda a: (-GRADING_COST.get(a, 6.0), a)):
-        min(groups, key=lambda g: sum(GRADING_COST.get(a, 6.0) for a in g)).append(aid)
+    for aid in sorted(assignments, key=lambda a: (-cost.get(a, 6.0), a)):
+        min(groups, key=lambda g: sum(cost.get(a, 6.0) for a in g)).append(aid)
     return [_pattern(g) for g in groups if g]
 
 

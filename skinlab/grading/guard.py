@@ -17,19 +17,12 @@ import sys
 import threading
 import types
 
+from . import exercise
+
 TIME_LIMIT_S = 10.0
 """Seconds one call of a student's function may take (the inputs are tiny: ms are normal)."""
 
-# Which code an answer must not run: the reference module of its exercise (and, for Grad-CAM,
-# the library the reference reproduces).
-REFERENCE_MODULES = {
-    "split_by_lesion": ("skinlab.split",),
-    "median_frequency_weights": ("skinlab.balance",),
-    "LeNet": ("skinlab.models",),
-    "train_one_epoch": ("skinlab.engine",),
-    "evaluate": ("skinlab.engine",),
-    "grad_cam": ("skinlab.gradcam", "pytorch_grad_cam"),
-}
+# Which code an answer must not run: each exercise declares it (``exercise.Exercise.answers``).
 _SELF = "skinlab.grading"
 _SELF_PREFIX = "skinlab.grading."
 
@@ -48,16 +41,15 @@ class _TimeUp(BaseException):
 
 
 # The answers of one exercise share a verdict: a train_one_epoch that calls the reference
-# costs evaluate's points too.
-_EXERCISE_OF = {"train_one_epoch": "training", "evaluate": "training"}
-_SIBLINGS = {"train_one_epoch": ("evaluate",), "evaluate": ("train_one_epoch",)}
+# costs evaluate's points too (``exercise.siblings``).
 
 
 class _Verdicts(dict):
     """Sticky verdicts (reference used / too slow) per exercise, for the life of the kernel."""
 
     def _key(self, name):
-        return _EXERCISE_OF.get(name, name)
+        found = exercise.exercise_of(name)
+        return found.id if found else name
 
     def __contains__(self, name):
         return super().__contains__(self._key(name))
@@ -84,7 +76,7 @@ def reset() -> None:
 
 def _reference_paths(name: str) -> tuple[str, ...]:
     paths = []
-    for mod in REFERENCE_MODULES[name]:
+    for mod in exercise.reference_modules(name):
         try:
             spec = importlib.util.find_spec(mod)
         except (ImportError, ValueError):
@@ -127,7 +119,7 @@ def _is_reference_object(value) -> str | None:
     if modname == "skinlab" or (modname.startswith("skinlab.") and modname != _SELF and not modname.startswith(_SELF_PREFIX)):
         label = getattr(value, "__qualname__", getattr(value, "__name__", ""))
         return modname if isinstance(value, types.ModuleType) else f"{modname}.{label}"
-    if modname.split(".")[0] == "pytorch_grad_cam":
+    if modname.split(".")[0] in exercise.blocked_packages() and modname.split(".")[0] != "skinlab":
         return f"{modname}.{getattr(value, '__qualname__', '')}"
     return None
 
@@ -218,7 +210,7 @@ def _source_mentions_skinlab(source: str) -> str | None:
     except SyntaxError:
         return None
     def forbidden(module: str) -> bool:
-        return module.split(".")[0] in ("skinlab", "pytorch_grad_cam") and module != _SELF
+        return module.split(".")[0] in exercise.blocked_packages() and module != _SELF
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -232,7 +224,7 @@ def _source_mentions_skinlab(source: str) -> str | None:
                 return f"imports from {node.module}"
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             # A module path in a string: importlib.import_module("skinlab.split") and the like.
-            if re.fullmatch(r"(skinlab|pytorch_grad_cam)(\.\w+)*", node.value.strip()) and forbidden(node.value.strip()):
+            if re.fullmatch(r"\w+(\.\w+)*", node.value.strip()) and forbidden(node.value.strip()):
                 return f"names the module {node.value!r}"
     return None
 
@@ -250,7 +242,7 @@ def own_work(name: str, obj) -> None:
         _fail(name, _reference_message(name, why), ReferenceUsedError)
     # The other answer of the same exercise, as the notebook defined it.
     main = sys.modules.get("__main__")
-    for sibling in _SIBLINGS.get(name, ()):
+    for sibling in exercise.siblings(name):
         other = getattr(main, sibling, None)
         why = _static_reference_use(sibling, other) if callable(other) else None
         if why:

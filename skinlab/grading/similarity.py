@@ -17,6 +17,8 @@ import os
 import re
 from pathlib import Path
 
+from .exercise import exercises
+
 # Measured in tests/test_grading_similarity.py and test_grading_similarity_padding.py: copies
 # (renamed, reformatted, reordered, trimmed, padded with no-effect statements) score 0.71-1,
 # independent correct answers at most 0.57 (two canonical training loops).
@@ -27,14 +29,6 @@ MAX_SOURCE, MAX_NOTEBOOK = 200_000, 50 * 2**20  # characters read: hostile input
 # The lines of an untouched release stub: such an answer is never paired, even without templates.
 _STUB = re.compile(r"(async def|def|class) .*:|pass|raise NotImplementedError(\(\))?|super\(\)\.__init__\(\)")
 
-# The package code the book prints, per exercise: the function and the helpers a copy inlines.
-PACKAGE_REFERENCES = {
-    "ex1_split": ("skinlab.split", ("split_by_lesion", "_check_fractions")),
-    "ex2_class_weights": ("skinlab.balance", ("median_frequency_weights", "class_counts")),
-    "ex3_lenet": ("skinlab.models.lenet", ("LeNet",)),
-    "ex4_training": ("skinlab.engine", ("train_one_epoch", "evaluate", "_run_eval", "_to_device")),
-    "ex5_gradcam": ("skinlab.gradcam", ("grad_cam", "ActivationsAndGradients", "_minmax")),
-}
 
 # Code two answers share without copying (MOSS's "base file"): the PyTorch tutorial's LeNet and
 # training loop, which the exercise texts prescribe step by step. Without it independent
@@ -85,7 +79,8 @@ def reference_sources(exercise: str, course) -> dict[str, str]:
     """``{label: source}``: ``"solution"`` (the solution notebook's answer cells) and the package
     code, labelled by module: what ``inspect.getsource`` gives, cut out with :mod:`ast`."""
     refs = {"solution": answer_source(Path(course) / "solutions" / exercise / f"{exercise}.ipynb")}
-    module, names = PACKAGE_REFERENCES.get(exercise, (None, ()))
+    declared = exercises().get(exercise)  # the package code the book prints, and what a copy inlines
+    module, names = declared.prints if declared else (None, ())
     spec = importlib.util.find_spec(module) if module else None
     if spec and spec.origin:
         text = Path(spec.origin).read_text(encoding="utf-8")

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from . import testcells
 from .checking import CHECKS
-from .guard import _SIBLINGS
-from .probes._base import decode, encode
+from . import exercise
+from .probe_base import decode, encode
 
 HERE = Path(__file__).resolve().parent
 CELLS_LIMIT_S = 120.0  # the notebook's own cells (imports, definitions): generous
@@ -60,12 +60,24 @@ def _hidden_packages() -> list[Path]:
     import importlib.util
 
     hide = []
-    for name in ("pytorch_grad_cam", "skinlab"):
+    for name in exercise.blocked_packages():
         spec = importlib.util.find_spec(name)
         for loc in (spec.submodule_search_locations or []) if spec else []:
             if "site-packages" in loc or "dist-packages" in loc:
                 hide.append(Path(loc))
     return hide
+
+
+def _copy_probes(target: Path) -> None:
+    """The worker's probes package: ``probe_base.py`` and each exercise's ``probes.py``, laid out
+    as in this package (``<exercise>/probes.py`` imports ``..probe_base``), without the judges."""
+    target.mkdir()
+    (target / "__init__.py").write_text("")
+    shutil.copy(HERE / "probe_base.py", target / "probe_base.py")
+    for name in exercise.folders():
+        (target / name).mkdir()
+        (target / name / "__init__.py").write_text("")
+        shutil.copy(HERE / name / "probes.py", target / name / "probes.py")
 
 
 class Worker:
@@ -90,8 +102,7 @@ class Worker:
         self.starts += 1
         scratch = self.tmp / f"run{self.starts}"
         scratch.mkdir()
-        shutil.copytree(HERE / "probes", scratch / "grading_probes",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        _copy_probes(scratch / "grading_probes")
         shutil.copy(HERE / "worker.py", scratch / "worker.py")
         argv = [sys.executable, "-I", str(scratch / "worker.py"), str(scratch)]
         io = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -105,7 +116,8 @@ class Worker:
             self.proc = subprocess.Popen(argv, cwd=scratch, env=_worker_env(scratch),
                                          start_new_session=True, **io)
         self._buffer = b""
-        self._send({"cells": self.cells, "time_limit": self.time_limit, "package": "grading_probes"})
+        self._send({"cells": self.cells, "time_limit": self.time_limit, "package": "grading_probes",
+                    "blocked": list(exercise.blocked_packages())})
         try:
             ready = self._receive(CELLS_LIMIT_S, "while running your notebook's cells")
         except TimeoutError:
@@ -203,9 +215,10 @@ class Worker:
 def _missing_message(message: str, cell_errors: list[dict]) -> str:
     for err in cell_errors:
         text = f"{err.get('type')}: {err.get('message')}"
-        if "skinlab" in text or "pytorch_grad_cam" in text:
-            return ("your answer uses the reference implementation (it imports skinlab or "
-                    "pytorch_grad_cam), which is not available while grading, so it scores 0 here. "
+        blocked = exercise.blocked_packages()
+        if any(name in text for name in blocked):
+            return (f"your answer uses the reference implementation (it imports {' or '.join(blocked)}), "
+                    "which is not available while grading, so it scores 0 here. "
                     f"Write it yourself. (cell {err.get('cell')}: {text[:300]})")
     if cell_errors:
         err = cell_errors[-1]
@@ -254,7 +267,7 @@ class RemoteObserver:
             # that calls the reference costs evaluate's points too.
             message = (f"your {name} uses the reference implementation (it imports skinlab), which is not "
                        f"available while grading, so this exercise scores 0. Write {name} yourself.")
-            for answer in (name, *_SIBLINGS.get(name, ())):
+            for answer in (name, *exercise.siblings(name)):
                 self.timeouts.setdefault(answer, message)
             raise AssertionError(message)
         raise AssertionError(f"your {name} raised {info.get('type', 'an error')}{on}: {str(info.get('message', ''))[:1000]}")

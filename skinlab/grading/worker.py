@@ -4,9 +4,10 @@ Started by :mod:`skinlab.grading.verifier` as a script (``python -I worker.py PR
 inside the sandbox, never imported. It imports nothing from ``skinlab`` and ``skinlab`` is not
 importable here: the reference implementations are out of reach of the student's code.
 
-Protocol (one JSON line each way, see ``probes._base`` for the codec):
+Protocol (one JSON line each way, see ``probe_base`` for the codec):
 
-* stdin, first line: ``{"cells": [source, ...], "time_limit": s, "package": name}``; the worker
+* stdin, first line: ``{"cells": [source, ...], "time_limit": s, "package": name, "blocked":
+  [package, ...]}`` (``package``: the probes, ``<exercise>/probes.py`` and ``probe_base.py``); the worker
   runs the cells as a notebook would (in one ``__main__`` namespace, errors recorded, the
   "try it" cells skipped because ``NBGRADER_EXECUTION`` is set) and replies
   ``{"ready": true, "cell_errors": [...]}``.
@@ -29,14 +30,16 @@ import sys
 import traceback
 import types
 
-_BLOCKED = ("skinlab", "pytorch_grad_cam")
-
-
 class _NoReference(importlib.abc.MetaPathFinder):
-    """Defence in depth (the sandbox already hides the files): the reference cannot be imported."""
+    """Defence in depth (the sandbox already hides the files): the reference cannot be imported.
+
+    The packages come from the verifier (``skinlab.grading.exercise.blocked_packages``)."""
+
+    def __init__(self, blocked):
+        self.blocked = tuple(blocked)
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.split(".")[0] in _BLOCKED:
+        if fullname.split(".")[0] in self.blocked:
             raise ModuleNotFoundError(
                 f"No module named {fullname!r}: the reference package is not available while "
                 "grading; write the answer yourself", name=fullname)
@@ -70,8 +73,8 @@ def main() -> int:
     setup = json.loads(requests.readline())
     sys.path.insert(0, probes_dir)
     package = setup.get("package", "grading_probes")
-    base = importlib.import_module(f"{package}._base")
-    sys.meta_path.insert(0, _NoReference())
+    base = importlib.import_module(f"{package}.probe_base")
+    sys.meta_path.insert(0, _NoReference(setup.get("blocked") or ("skinlab",)))
     os.environ["NBGRADER_EXECUTION"] = "autograde"
 
     main_module = types.ModuleType("__main__")
@@ -83,10 +86,10 @@ def main() -> int:
     call = base.timed_call(float(setup["time_limit"]))
     for line in requests:
         request = json.loads(line)
-        module_name, probe_name = request["probe"].split(".")
+        exercise, probe_name = request["probe"].split(".")
         answers = dict(main_module.__dict__)
         try:
-            probe = getattr(importlib.import_module(f"{package}.{module_name}"), probe_name)
+            probe = getattr(importlib.import_module(f"{package}.{exercise}.probes"), probe_name)
             reply = {"ok": probe(call, answers, **request["params"])}
         except base.TimeUp as exc:
             reply = {"timeout": {"answer": exc.args[0], "on": exc.args[1]}}

@@ -1,6 +1,6 @@
 """Exercise 3 checks: ``LeNet`` (chapter 6, ``skinlab.models``).
 
-Probes (what runs the student's code): ``probes/ex3_lenet.py``. A model is judged by what its
+Probes (what runs the student's code): ``probes.py`` beside this file. A model is judged by what its
 ``forward`` does: its Conv2d / Linear layers are matched in the order the forward pass calls
 them (declared in ``__init__`` in any order, in ``nn.Sequential`` blocks or not).
 
@@ -20,8 +20,8 @@ import itertools
 
 import numpy as np
 
-from .checking import check
-from .probes.ex3_lenet import grader_weights, lenet_input  # what both sides build from the seed
+from ..checking import check
+from .probes import grader_weights, lenet_input  # what both sides build from the seed
 
 PROBES = "ex3_lenet"
 

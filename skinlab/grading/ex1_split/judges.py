@@ -1,6 +1,6 @@
 """Exercise 1 checks: ``split_by_lesion`` (chapter 3, ``skinlab.split``).
 
-Probes (what runs the student's code): ``probes/ex1_split.py``, which also builds the metadata
+Probes (what runs the student's code): ``probes.py`` beside this file, which also builds the metadata
 (:func:`make_lesion_metadata`) so that the judges here and the probes see the same rows.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..split import DEFAULT_FRACTIONS, SPLITS  # the task's defaults are the reference's
-from .checking import check
-from .probes.ex1_split import make_lesion_metadata  # noqa: F401 - public: skinlab.grading.make_lesion_metadata
+from ...split import DEFAULT_FRACTIONS, SPLITS  # the task's defaults are the reference's
+from ..checking import check
+from .probes import make_lesion_metadata  # noqa: F401 - public: skinlab.grading.make_lesion_metadata
 
 PROBES = "ex1_split"
 

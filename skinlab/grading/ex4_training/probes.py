@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 
-from ._base import answer, to_plain
+from ..probe_base import answer, to_plain
 
 TRAIN = "train_one_epoch"
 EVALUATE = "evaluate"

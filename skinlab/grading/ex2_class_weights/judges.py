@@ -1,6 +1,6 @@
 """Exercise 2 checks: ``median_frequency_weights`` (chapter 4, ``skinlab.balance``).
 
-Probes (what runs the student's code): ``probes/ex2_class_weights.py``.
+Probes (what runs the student's code): ``probes.py`` beside this file.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from .checking import check
+from ..checking import check
 
 PROBES = "ex2_class_weights"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import answer
+from ..probe_base import answer
 
 NAME = "split_by_lesion"
 

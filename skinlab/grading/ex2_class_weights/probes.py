@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import answer, to_plain, type_name
+from ..probe_base import answer, to_plain, type_name
 
 NAME = "median_frequency_weights"
 

@@ -1,6 +1,6 @@
 """Exercise 4 checks: ``train_one_epoch`` and ``evaluate`` (chapter 8, ``skinlab.engine``).
 
-Probes (what runs the student's code): ``probes/ex4_training.py``. They build the tiny MLP, the
+Probes (what runs the student's code): ``probes.py`` beside this file. They build the tiny MLP, the
 loader and the optimizer from the parameters and report what the student's function returned,
 the model's state afterwards and the mode of every forward call. The reference runs here, on the
 same tiny MLP built by the same builder from the same seed.
@@ -21,12 +21,12 @@ import copy
 
 import numpy as np
 
-from .checking import check
-from .probes.ex4_training import sgd as _sgd
-from .probes.ex4_training import state_arrays as _state_arrays
-from .probes.ex4_training import tiny_loader as _tiny_loader
-from .probes.ex4_training import tiny_mlp as _tiny_mlp
-from .probes.ex4_training import warm_batchnorm as _warm_batchnorm
+from ..checking import check
+from .probes import sgd as _sgd
+from .probes import state_arrays as _state_arrays
+from .probes import tiny_loader as _tiny_loader
+from .probes import tiny_mlp as _tiny_mlp
+from .probes import warm_batchnorm as _warm_batchnorm
 
 PROBES = "ex4_training"
 _TOL = 1e-6

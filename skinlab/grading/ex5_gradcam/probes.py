@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._base import answer, type_name
+from ..probe_base import answer, type_name
 
 NAME = "grad_cam"
 LENET_CLASSES = 7

@@ -1,6 +1,6 @@
 """Exercise 5 checks: ``grad_cam`` (chapter 10, ``skinlab.gradcam``).
 
-Probes (what runs the student's code): ``probes/ex5_gradcam.py``. The judges below build their
+Probes (what runs the student's code): ``probes.py`` beside this file. The judges below build their
 own copy of each model (LeNet from ``skinlab.models``, the small CNN from the probes module, the
 same seed), compute the expected heat map with ``skinlab.gradcam.grad_cam`` and compare it with
 the map the probe reports.
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checking import check
+from ..checking import check
 
 PROBES = "ex5_gradcam"
 _TOL = 1e-5  # max abs difference from the reference heat map
@@ -38,7 +38,7 @@ _VARIANT_MATCH = 1e-4  # how close a map must be to a mistake variant to name th
 
 
 def _probes():
-    from .probes import ex5_gradcam
+    from . import probes as ex5_gradcam
 
     return ex5_gradcam
 

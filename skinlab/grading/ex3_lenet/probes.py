@@ -15,7 +15,7 @@ layers is only believed where those values confirm it.
 
 from __future__ import annotations
 
-from ._base import answer, to_plain, type_name
+from ..probe_base import answer, to_plain, type_name
 
 NAME = "LeNet"
 

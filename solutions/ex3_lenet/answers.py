@@ -1,0 +1,259 @@
+"""The bank of answers of ex3_lenet: what the simulated class, the adversarial class and the
+tests hand in, written once (docs/GRADING.md). Instructor-only: nbgrader releases no ``*.py``.
+"""
+
+
+# No ReLU after the second convolution.
+MISTAKE = {"LeNet": '''
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = nn.functional.max_pool2d(self.conv2(x), 2)
+        x = x.flatten(1)
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+'''}
+
+TAMPERED_CELL = "test_lenet_equivalent"
+
+USES_REFERENCE = {"LeNet": '''
+from skinlab import models
+
+
+class LeNet(models.LeNet):
+    """My LeNet."""
+'''}
+
+INFINITE_LOOP = {"LeNet": '''
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        while x.shape[-1] > 5:  # pooling forgotten: the size never shrinks
+            x = torch.relu(self.conv1(x)) if x.shape[1] == 3 else x
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x.flatten(1))))))
+'''}
+
+RAISES = {"LeNet": '''
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2))
+        self.fc1 = nn.Linear(16 * 4 * 4, 120)  # wrong size: 16 x 5 x 5 = 400
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = self.features(x).flatten(1)
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+'''}
+
+MISTAKE_FAILS = {"test_lenet_equivalent"}
+
+
+# ---------------------------------------------------------------------------- the adversarial class
+
+REFERENCE_VIA = {
+    'ref_strings': {'LeNet': '''
+LeNet = getattr(__import__("".join(["s", "k", "i", "n", "l", "a", "b", ".models"]), fromlist=["LeNet"]), "LeNet")
+'''},
+}
+
+# Correct answers written unlike the reference: full marks.
+UNLIKE_REFERENCE = {
+    'honest_functional_lenet': {'LeNet': '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.head = nn.ModuleList([nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, num_classes)])
+        self.c1 = nn.Conv2d(3, 6, kernel_size=5)
+        self.c2 = nn.Conv2d(6, 16, kernel_size=5)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.c1(x)), 2)
+        x = F.max_pool2d(F.relu(self.c2(x)), 2)
+        x = x.view(x.size(0), -1)
+        x = F.relu(self.head[0](x))
+        x = F.relu(self.head[1](x))
+        return self.head[2](x)
+'''},
+}
+
+_LENET_HEADER = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n"
+
+ONE_LINEAR_LENET = _LENET_HEADER + '''
+class LeNet(nn.Module):
+    """Not LeNet: one linear layer on the flattened image."""
+
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.fc = nn.Linear(3 * 32 * 32, num_classes)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+'''
+
+# The attack that scored 10/10 when the verifier believed the worker: the probes the worker
+# imports are replaced by functions that describe LeNet-5 (zero weights, the outputs those give).
+FORGED_LENET_PROBES = ONE_LINEAR_LENET + '''
+
+def _forge():
+    import numpy as np
+    import grading_probes.ex3_lenet.probes as probes  # only in the grader's worker
+
+    shapes = [((6, 3, 5, 5), "Conv2d", 3, 6), ((16, 6, 5, 5), "Conv2d", 6, 16), ((120, 400), "Linear", 400, 120),
+              ((84, 120), "Linear", 120, 84), (None, "Linear", 84, None)]
+
+    def layers(num_classes, batch):
+        out = []
+        for i, (w, kind, cin, cout) in enumerate(shapes):
+            cout = num_classes if cout is None else cout
+            w = (cout, 84) if w is None else w
+            entry = {"kind": kind, "in": cin, "out": cout, "type": kind, "bias": True, "params": 0,
+                     "module": i, "declared": i, "shares": None, "weight_shape": list(w), "bias_shape": [cout],
+                     "weight": np.zeros(w, np.float32), "bias": np.zeros(cout, np.float32),
+                     "input": np.zeros((batch, cin) if kind == "Linear" else (batch, cin, 32, 32), np.float32),
+                     "output": np.zeros((batch, cout), np.float32)}
+            if kind == "Conv2d":
+                entry.update(kernel=[5, 5], stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1)
+                entry["shape"] = [batch, cout, 28 if i == 0 else 10, 28 if i == 0 else 10]
+            else:
+                entry["shape"] = [batch, cout]
+            out.append(entry)
+        return out
+
+    def described(num_classes, batch):
+        return {"module": True, "declared": layers(num_classes, batch), "layers": layers(num_classes, batch),
+                "output": {"type": "Tensor", "shape": [batch, num_classes],
+                           "values": np.zeros((batch, num_classes), np.float32)}}
+
+    probes.layers = lambda call, answers, num_classes, batch, seed: described(num_classes, batch)
+    probes.equivalent = lambda call, answers, seed, num_classes, batch: described(num_classes, batch)
+    probes.parameters = lambda call, answers: {"module": True, "total": 61751, "declared": layers(7, 2),
+                                               "trace": described(7, 2)}
+
+
+try:
+    _forge()
+except ImportError:  # in the student's own kernel there is nothing to forge
+    pass
+'''
+
+# A LeNet without the ReLU after its first linear layer (honestly worth 7 of 10) that zeroes its
+# own weights in eval mode: it scored 10/10 while the equivalence loaded the weights the worker
+# reported. Judged on the grader's weights, its eval-mode values show no LeNet at all.
+SELF_ZEROING_LENET = _LENET_HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        if not self.training:
+            with torch.no_grad():
+                for p in self.parameters():
+                    p.zero_()
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = self.fc1(x.flatten(1))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+'''
+
+# LeNet with the ReLUs after both linear layers left out (written with F.relu): 7 of 10, and the
+# equivalence cell names both missing ReLUs.
+NO_LINEAR_RELUS_LENET = SELF_ZEROING_LENET.replace(
+    "        if not self.training:\n            with torch.no_grad():\n                for p in self.parameters():\n"
+    "                    p.zero_()\n", "").replace("x = F.relu(self.fc2(x))", "x = self.fc2(x)")
+assert "zero_" not in NO_LINEAR_RELUS_LENET and NO_LINEAR_RELUS_LENET.count("F.relu") == 2
+
+# No model at all: every probe replaced by a trace whose first "convolution" is one dot product
+# per image chosen to be negative (ReLU makes it zero) and whose later layers have no bias, so
+# zeros chain through. It took the layers cell (2 points) and the output cell from a reported
+# shape; now layers want LeNet-5's weight shapes, weights are taken by the layer's place, and
+# the output cell wants values behind its shape (found by a red-team helper, 2026-12-07).
+FORGED_ZERO_CHAIN = '''
+import torch
+from torch import nn
+
+
+LeNet = None  # no model at all
+
+
+def _forge():
+    import numpy as np
+    import grading_probes.ex3_lenet.probes as probes  # only in the grader's worker
+
+    def described(num_classes, batch, seed, scale=1.0):
+        images = probes.lenet_input(seed, batch, scale).numpy()
+        z = lambda *s: np.zeros(s, np.float32)
+        conv = dict(kind="Conv2d", kernel=[5, 5], stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1)
+        # 1st layer: a single 3x32x32 "kernel" (one dot product per image); pick the grader weight
+        # index (`module`) whose dot products are all negative, so that ReLU makes them zero.
+        for m in range(5, 100000):
+            w, _ = probes.grader_weights(seed, m, [1, 3, 32, 32], None)
+            out0 = (w.numpy()[None].astype(np.float64) * images[:, None].astype(np.float64)).sum((2, 3, 4))
+            if (out0 < 0).all():
+                break
+        spec = [  # (desc, weight_shape, input, output, shape reported)
+            (dict(conv, **{"in": 3, "out": 6}), [1, 3, 32, 32], images, out0.reshape(batch, 1, 1, 1).astype(np.float32), [batch, 6, 28, 28]),
+            (dict(conv, **{"in": 6, "out": 16}), [400, 1, 1, 1], z(batch, 1, 1, 1), z(batch, 400, 1, 1), [batch, 16, 10, 10]),
+            ({"kind": "Linear", "in": 400, "out": 120}, [120, 400], z(batch, 400), z(batch, 120), [batch, 120]),
+            ({"kind": "Linear", "in": 120, "out": 84}, [84, 120], z(batch, 120), z(batch, 84), [batch, 84]),
+            ({"kind": "Linear", "in": 84, "out": num_classes}, [num_classes, 84], z(batch, 84), z(batch, num_classes), [batch, num_classes]),
+        ]
+        layers = []
+        for i, (d, w, inp, out, shape) in enumerate(spec):
+            d = dict(d, type=d["kind"], bias=False, params=0, module=m if i == 0 else i, declared=i, shares=None,
+                     weight_shape=w, bias_shape=None, input=inp, output=out, shape=shape)
+            layers.append(d)
+        return {"module": True, "declared": layers, "layers": layers,
+                "output": {"type": "Tensor", "shape": [batch, num_classes], "values": z(batch, num_classes)}}
+
+    probes.layers = lambda call, answers, num_classes, batch, seed: described(num_classes, batch, seed)
+    probes.equivalent = lambda call, answers, seed, num_classes, batch: described(num_classes, batch, seed)
+    probes.logits = lambda call, answers, seed, batch: described(7, batch, seed, 3.0)
+    probes.output = lambda call, answers, num_classes, batch, seed: {"module": True, "output": {"type": "Tensor", "shape": [batch, num_classes]}}
+    probes.parameters = lambda call, answers: {"module": True, "total": 61751, "declared": [], "trace": described(7, 2, 0)}
+
+
+try:
+    _forge()
+except ImportError:
+    pass
+'''
