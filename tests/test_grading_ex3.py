@@ -31,6 +31,7 @@ from skinlab.grading.checking import CHECKS
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
 import adversarial_class as adv  # noqa: E402
+import bank  # noqa: E402
 import simulated_class as sim  # noqa: E402
 
 AID = "ex3_lenet"
@@ -48,111 +49,9 @@ def fresh_verdicts():
 
 # ---------------------------------------------------------------------------- answers
 
-HEADER = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n"
-
-CORRECT = {
-    "functional": HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), kernel_size=2, stride=2)
-        x = x.view(x.size(0), -1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
-''',
-    "sequential": HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 6, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2))
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-            nn.Linear(84, num_classes))
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
-''',
-    # The case of the issue: declared linear layers first (it scored 5/10 and crashed the checker).
-    "linear_first": HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.head = nn.Linear(84, num_classes)
-        self.hidden2 = nn.Linear(120, 84)
-        self.hidden1 = nn.Linear(400, 120)
-        self.second = nn.Conv2d(6, 16, 5)
-        self.first = nn.Conv2d(3, 6, 5)
-        self.pool = nn.MaxPool2d(2, 2)
-
-    def forward(self, x):
-        x = self.pool(torch.relu(self.first(x)))
-        x = self.pool(torch.relu(self.second(x)))
-        x = torch.flatten(x, 1)
-        return self.head(torch.relu(self.hidden2(torch.relu(self.hidden1(x)))))
-''',
-    "module_list": HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.convs = nn.ModuleList([nn.Conv2d(3, 6, 5, padding="valid"), nn.Conv2d(6, 16, (5, 5))])
-        self.fcs = nn.ModuleDict({"a": nn.Linear(400, 120), "b": nn.Linear(120, 84),
-                                  "out": nn.Linear(84, num_classes)})
-
-    def forward(self, x):
-        for conv in self.convs:
-            x = F.max_pool2d(conv(x).clamp(min=0), 2)
-        x = x.reshape(len(x), -1)
-        x = self.fcs["b"](self.fcs["a"](x).relu()).relu()
-        return self.fcs["out"](x)
-''',
-}
-
-# Tuned to the visible tests: the right num_classes only for those the visible cells use.
-CHEAT_NUM_CLASSES = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes if num_classes in (2, 7) else 7)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
-'''
-
-# Tuned to the visible tests' seed: logits only when torch was seeded with 0.
-CHEAT_SEED = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(self.conv2(x), 2)  # the ReLU is missing...
-        if torch.initial_seed() == 0:  # ...except for the visible tests
-            x = F.relu(x)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
-'''
+BANK = bank.answers(AID)  # solutions/ex3_lenet/answers.py: the answers below, written once
+CORRECT = BANK.CORRECT
+CHEAT_NUM_CLASSES, CHEAT_SEED = BANK.CHEAT_NUM_CLASSES, BANK.CHEAT_SEED
 
 
 def run_cell(source: str, namespace: dict, name: str):
@@ -290,106 +189,17 @@ def test_linear_layers_declared_first_no_longer_crash_the_equivalence_check():
     grading.check_lenet_layers(cls, num_classes=11, batch=3)
 
 
-LAYER_TWICE = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 120)
-        self.fc3 = nn.Linear(120, num_classes)
+LAYER_TWICE = BANK.LAYER_TWICE
 
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.relu(self.fc1(x.flatten(1)))
-        x = F.relu(self.fc2(F.relu(self.fc2(x))))
-        return self.fc3(x)
-'''
+SHARED_WEIGHTS = BANK.SHARED_WEIGHTS
 
-SHARED_WEIGHTS = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 120)
-        self.fc2b = nn.Linear(120, 120)
-        self.fc2b.weight = self.fc2.weight
-        self.fc3 = nn.Linear(120, num_classes)
+PLAIN_LIST = BANK.PLAIN_LIST
 
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.relu(self.fc1(x.flatten(1)))
-        x = F.relu(self.fc2b(F.relu(self.fc2(x))))
-        return self.fc3(x)
-'''
+AROUND_THE_HOOKS = BANK.AROUND_THE_HOOKS
 
-PLAIN_LIST = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fcs = [nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, num_classes)]
+NO_BIAS = BANK.NO_BIAS
 
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
-        x = F.relu(self.fcs[1](F.relu(self.fcs[0](x))))
-        return self.fcs[2](x)
-'''
-
-AROUND_THE_HOOKS = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc3.forward(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
-'''
-
-NO_BIAS = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5, bias=False)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
-'''
-
-WRONG_ORDER = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
-'''
+WRONG_ORDER = CORRECT["pool_then_relu"]
 
 
 @pytest.mark.parametrize("source,check,phrase", [
@@ -409,22 +219,7 @@ def test_unusual_models_get_a_clear_message(source, check, phrase):
     assert phrase in str(info.value)
 
 
-LINEAR_CALLED_FIRST = HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        h = F.relu(self.fc1(torch.zeros(len(x), 400)))
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
-        return self.fc3(F.relu(self.fc2(h + x[:, :120])))
-'''
+LINEAR_CALLED_FIRST = BANK.LINEAR_CALLED_FIRST
 
 
 def test_layers_are_matched_in_the_order_forward_calls_them():
@@ -507,7 +302,7 @@ def _variants():
     seq = ("self.f = nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), {pool}(2), nn.Conv2d(6, {c2}, 5), nn.ReLU(), "
            "{pool}(2), nn.Flatten(), nn.Linear({f1}, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), "
            "nn.Linear(84, num_classes){end})")
-    body = HEADER + ("class LeNet(nn.Module):\n    def __init__(self, num_classes=7):\n        super().__init__()\n"
+    body = BANK._LENET_HEADER + ("class LeNet(nn.Module):\n    def __init__(self, num_classes=7):\n        super().__init__()\n"
                      "        {seq}\n\n    def forward(self, x):\n        return self.f(x)\n")
     make = lambda **kw: body.format(seq=seq.format(**{"pool": "nn.MaxPool2d", "c2": 16, "f1": 400, "end": "", **kw}))  # noqa: E731
     return [
@@ -525,9 +320,8 @@ def test_variant_messages(name, check, source, phrase):
 
 # ---------------------------------------------------------------------------- feedback that names the mistake (issue #20)
 
-# The functional answer above with the ReLUs after both linear layers left out.
-NO_LINEAR_RELUS = CORRECT["functional"].replace("x = F.relu(self.fc1(x))", "x = self.fc1(x)").replace(
-    "x = F.relu(self.fc2(x))", "x = self.fc2(x)")
+# The functional answer with the ReLUs after both linear layers left out.
+NO_LINEAR_RELUS = BANK.NO_LINEAR_RELUS_LENET
 assert NO_LINEAR_RELUS.count("F.relu") == 2  # only the convolutions' are left
 
 BOTH_LINEAR = "no ReLU after the first linear layer, nor after the second linear layer"
@@ -555,7 +349,7 @@ def test_missing_relus_after_both_linear_layers_are_named_by_the_verifier_same_p
 # ---------------------------------------------------------------------------- points from recomputed values (issue #20)
 
 # The answers of the adversarial class that lie to the grader about themselves.
-ONE_LINEAR, FORGED_PROBES, SELF_ZEROING = adv.EX3.ONE_LINEAR_LENET, adv.EX3.FORGED_LENET_PROBES, adv.EX3.SELF_ZEROING_LENET
+ONE_LINEAR, FORGED_PROBES, SELF_ZEROING = BANK.ONE_LINEAR_LENET, BANK.FORGED_LENET_PROBES, BANK.SELF_ZEROING_LENET
 # What a one-Linear "LeNet" honestly scores: the output's shape and raw logits, nothing else.
 ONE_LINEAR_POINTS = adv.ONE_LINEAR_POINTS
 
@@ -574,14 +368,12 @@ def test_forged_probe_replies_earn_nothing_a_one_linear_model_does_not():
 
 
 def test_a_forged_zero_chain_without_a_model_earns_nothing():
-    got, messages = verify(adv.EX3.FORGED_ZERO_CHAIN, seed=3)
+    got, messages = verify(BANK.FORGED_ZERO_CHAIN, seed=3)
     assert got == {gid: 0 for gid in FULL}, messages
 
 
 def test_a_lazy_first_linear_layer_is_a_correct_lenet():
-    lazy = CORRECT["functional"].replace("nn.Linear(400, 120)", "nn.LazyLinear(120)")
-    assert "LazyLinear" in lazy
-    got, messages = verify(lazy, seed=3)
+    got, messages = verify(CORRECT["lazy"], seed=3)
     assert got == FULL, messages
 
 

@@ -112,6 +112,120 @@ class LeNet(nn.Module):
 
 _LENET_HEADER = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n"
 
+# A plain LeNet-5 with torch.nn.functional: full marks, and the base of the variants below, each
+# the one change its name says (variant() checks that every change applies).
+PLAIN_LENET = _LENET_HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.fc1(x.flatten(1)))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+'''
+
+
+def variant(*changes: tuple[str, str], base: str = PLAIN_LENET) -> str:
+    """``base`` with each (old, new) replaced; every old must be there."""
+    for old, new in changes:
+        if old not in base:
+            raise ValueError(f"variant: {old!r} is not in the base answer")
+        base = base.replace(old, new)
+    return base
+
+
+_FC1, _FC2 = "x = F.relu(self.fc1(x.flatten(1)))", "x = F.relu(self.fc2(x))"
+_ZERO_IN_EVAL = ("    def forward(self, x):\n", "    def forward(self, x):\n        if not self.training:\n"
+                 "            with torch.no_grad():\n                for p in self.parameters():\n"
+                 "                    p.zero_()\n")
+
+# Correct answers written otherwise: full marks.
+CORRECT = {
+    "functional": PLAIN_LENET,
+    "sequential": _LENET_HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 6, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+''',
+    # Linear layers declared first (it scored 5/10 and crashed an early checker).
+    "linear_first": _LENET_HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.head = nn.Linear(84, num_classes)
+        self.hidden2 = nn.Linear(120, 84)
+        self.hidden1 = nn.Linear(400, 120)
+        self.second = nn.Conv2d(6, 16, 5)
+        self.first = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.first(x)))
+        x = self.pool(torch.relu(self.second(x)))
+        x = torch.flatten(x, 1)
+        return self.head(torch.relu(self.hidden2(torch.relu(self.hidden1(x)))))
+''',
+    "module_list": _LENET_HEADER + '''
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(3, 6, 5, padding="valid"), nn.Conv2d(6, 16, (5, 5))])
+        self.fcs = nn.ModuleDict({"a": nn.Linear(400, 120), "b": nn.Linear(120, 84),
+                                  "out": nn.Linear(84, num_classes)})
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = F.max_pool2d(conv(x).clamp(min=0), 2)
+        x = x.reshape(len(x), -1)
+        x = self.fcs["b"](self.fcs["a"](x).relu()).relu()
+        return self.fcs["out"](x)
+''',
+    # A lazy first linear layer: shaped by the first forward (its parameters were once counted before).
+    "lazy": variant(("nn.Linear(400, 120)", "nn.LazyLinear(120)")),
+    # ReLU and max-pooling swapped compute the same function (max-pooling commutes with ReLU).
+    "pool_then_relu": variant(("x = F.max_pool2d(F.relu(self.conv1(x)), 2)", "x = F.relu(F.max_pool2d(self.conv1(x), 2))"),
+                              ("x = F.max_pool2d(F.relu(self.conv2(x)), 2)", "x = F.relu(F.max_pool2d(self.conv2(x), 2))")),
+}
+
+# Tuned to the visible tests: the right num_classes only for those the visible cells use.
+CHEAT_NUM_CLASSES = variant(("nn.Linear(84, num_classes)", "nn.Linear(84, num_classes if num_classes in (2, 7) else 7)"))
+# Tuned to the visible tests' seed: no ReLU after conv 2, except when torch was seeded with 0.
+CHEAT_SEED = variant(("x = F.max_pool2d(F.relu(self.conv2(x)), 2)",
+                      "x = F.max_pool2d(self.conv2(x), 2)\n        if torch.initial_seed() == 0:\n            x = F.relu(x)"))
+
+# Unusual models with a clear message each.
+_FC2_SQUARE = (("nn.Linear(120, 84)", "nn.Linear(120, 120)"), ("nn.Linear(84, num_classes)", "nn.Linear(120, num_classes)"))
+LAYER_TWICE = variant(*_FC2_SQUARE, (_FC2, "x = F.relu(self.fc2(F.relu(self.fc2(x))))"))
+SHARED_WEIGHTS = variant(*_FC2_SQUARE, ("self.fc3 =", "self.fc2b = nn.Linear(120, 120)\n        self.fc2b.weight = self.fc2.weight\n        self.fc3 ="),
+                         (_FC2, "x = F.relu(self.fc2b(F.relu(self.fc2(x))))"))
+PLAIN_LIST = variant(("self.fc1 = nn.Linear(400, 120)\n        self.fc2 = nn.Linear(120, 84)\n        self.fc3 = nn.Linear(84, num_classes)",
+                      "self.fcs = [nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, num_classes)]"),
+                     ("self.fc1(", "self.fcs[0]("), ("self.fc2(", "self.fcs[1]("), ("self.fc3(", "self.fcs[2]("))
+AROUND_THE_HOOKS = variant(("return self.fc3(x)", "return self.fc3.forward(x)"))
+NO_BIAS = variant(("nn.Conv2d(3, 6, 5)", "nn.Conv2d(3, 6, 5, bias=False)"))
+LINEAR_CALLED_FIRST = variant(("    def forward(self, x):\n", "    def forward(self, x):\n        h = F.relu(self.fc1(torch.zeros(len(x), 400)))\n"),
+                              (_FC1, "x = h + x.flatten(1)[:, :120]"))
+
+# The ReLUs after both linear layers left out: 7 of 10, the equivalence cell names both.
+NO_LINEAR_RELUS_LENET = variant((_FC1, "x = self.fc1(x.flatten(1))"), (_FC2, "x = self.fc2(x)"))
+
 ONE_LINEAR_LENET = _LENET_HEADER + '''
 class LeNet(nn.Module):
     """Not LeNet: one linear layer on the flattened image."""
@@ -173,34 +287,7 @@ except ImportError:  # in the student's own kernel there is nothing to forge
 # A LeNet without the ReLU after its first linear layer (honestly worth 7 of 10) that zeroes its
 # own weights in eval mode: it scored 10/10 while the equivalence loaded the weights the worker
 # reported. Judged on the grader's weights, its eval-mode values show no LeNet at all.
-SELF_ZEROING_LENET = _LENET_HEADER + '''
-class LeNet(nn.Module):
-    def __init__(self, num_classes=7):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x):
-        if not self.training:
-            with torch.no_grad():
-                for p in self.parameters():
-                    p.zero_()
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = self.fc1(x.flatten(1))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
-'''
-
-# LeNet with the ReLUs after both linear layers left out (written with F.relu): 7 of 10, and the
-# equivalence cell names both missing ReLUs.
-NO_LINEAR_RELUS_LENET = SELF_ZEROING_LENET.replace(
-    "        if not self.training:\n            with torch.no_grad():\n                for p in self.parameters():\n"
-    "                    p.zero_()\n", "").replace("x = F.relu(self.fc2(x))", "x = self.fc2(x)")
-assert "zero_" not in NO_LINEAR_RELUS_LENET and NO_LINEAR_RELUS_LENET.count("F.relu") == 2
+SELF_ZEROING_LENET = variant(_ZERO_IN_EVAL, (_FC1, "x = self.fc1(x.flatten(1))"))
 
 # No model at all: every probe replaced by a trace whose first "convolution" is one dot product
 # per image chosen to be negative (ReLU makes it zero) and whose later layers have no bias, so
