@@ -344,3 +344,199 @@ try:
 except ImportError:
     pass
 '''
+
+
+# ---------------------------------------------------------------------------- the similarity report
+
+# Copies of a reference (the solution notebook or the package code the book prints), for the
+# similarity report: {name: (the reference it copies, the copy)}.
+COPIES = {}
+
+COPIES['solution renamed'] = ("solution", '''
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 6, kernel_size=5)
+        self.c2 = nn.Conv2d(6, 16, kernel_size=5)
+        self.mp = nn.MaxPool2d(2)
+        self.l1 = nn.Linear(16 * 5 * 5, 120)
+        self.l2 = nn.Linear(120, 84)
+        self.l3 = nn.Linear(84, num_classes)
+
+    def forward(self, img):
+        h = self.mp(torch.relu(self.c1(img)))
+        h = self.mp(torch.relu(self.c2(h)))
+        h = torch.flatten(h, 1)
+        h = torch.relu(self.l1(h))
+        h = torch.relu(self.l2(h))
+        return self.l3(h)
+''')
+
+COPIES['solution reordered'] = ("solution", '''
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    """LeNet for my project"""
+
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.pool = nn.MaxPool2d(2)  # one pooling layer is enough: it has no weights
+        # features
+        self.conv1 = nn.Conv2d(3, 6, kernel_size=5)
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
+
+        # classifier
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.conv1(x)))
+        x = self.pool(torch.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        x = torch.relu(self.fc1(x))
+        x = torch.relu(self.fc2(x))
+        out = self.fc3(x)
+        return out
+''')
+
+COPIES['package, checks dropped'] = ("skinlab.models.lenet", '''
+import torch
+from torch import nn
+from collections import OrderedDict
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.body = nn.Sequential(
+            OrderedDict(
+                conv1=nn.Conv2d(3, 6, kernel_size=5),
+                relu1=nn.ReLU(),
+                pool1=nn.MaxPool2d(2),
+                conv2=nn.Conv2d(6, 16, kernel_size=5),
+                relu2=nn.ReLU(),
+                pool2=nn.MaxPool2d(2),
+            )
+        )
+        self.head = nn.Sequential(
+            OrderedDict(
+                fc1=nn.Linear(16 * 5 * 5, 120),
+                relu3=nn.ReLU(),
+                fc2=nn.Linear(120, 84),
+                relu4=nn.ReLU(),
+                fc3=nn.Linear(84, num_classes),
+            )
+        )
+
+    def forward(self, x):
+        x = self.body(x)
+        return self.head(torch.flatten(x, 1))
+''')
+
+# Correct answers written unlike the references (and unlike each other): {name: source}.
+INDEPENDENT = {}
+
+INDEPENDENT['functional relu and pooling'] = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 6, 5)
+        self.c2 = nn.Conv2d(6, 16, 5)
+        self.l1 = nn.Linear(400, 120)
+        self.l2 = nn.Linear(120, 84)
+        self.out = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.c1(x)), 2)
+        x = F.max_pool2d(F.relu(self.c2(x)), 2)
+        x = x.view(x.size(0), -1)
+        x = F.relu(self.l1(x))
+        x = F.relu(self.l2(x))
+        return self.out(x)
+'''
+
+INDEPENDENT['nn.Sequential'] = '''
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(),
+            nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, num_classes),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+'''
+
+INDEPENDENT['layers built in a loop'] = '''
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        layers = []
+        channels = 3
+        for out_channels in (6, 16):
+            layers += [nn.Conv2d(channels, out_channels, 5), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = out_channels
+        self.features = nn.Sequential(*layers)
+        sizes = [400, 120, 84]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.last = nn.Linear(sizes[-1], num_classes)
+
+    def forward(self, x):
+        x = self.features(x).flatten(start_dim=1)
+        for layer in self.hidden:
+            x = layer(x).relu()
+        return self.last(x)
+'''
+
+# Two students with the same answer, renamed and reformatted: the first independent answer, passed on.
+
+# Two students with the same answer, renamed and reformatted: the first independent answer of
+# each exercise, passed on.
+PASSED_ON = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.a = nn.Conv2d(3, 6, 5)
+        self.b = nn.Conv2d(6, 16, 5)
+        self.c = nn.Linear(400, 120)
+        self.d = nn.Linear(120, 84)
+        self.e = nn.Linear(84, num_classes)
+
+    def forward(self, t):
+        t = F.max_pool2d(F.relu(self.a(t)), 2)
+        t = F.max_pool2d(F.relu(self.b(t)), 2)
+        t = t.view(t.size(0), -1)
+        t = F.relu(self.c(t))
+        t = F.relu(self.d(t))
+        return self.e(t)
+'''
