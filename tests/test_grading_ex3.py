@@ -362,7 +362,7 @@ def test_a_one_linear_model_scores_what_its_values_show():
 def test_forged_probe_replies_earn_nothing_a_one_linear_model_does_not():
     got, messages = verify(FORGED_PROBES, seed=3)
     assert got == ONE_LINEAR_POINTS, messages
-    assert "does not receive the images" in messages["test_lenet_layers"]
+    assert "should have shape (B, 6, 28, 28)" in messages["test_lenet_layers"]  # read from its values
     assert "does not compute LeNet-5's layers" in messages["test_lenet_parameters"]
     assert "differ from LeNet-5's" in messages["test_lenet_equivalent"]
 
@@ -370,6 +370,18 @@ def test_forged_probe_replies_earn_nothing_a_one_linear_model_does_not():
 def test_a_forged_zero_chain_without_a_model_earns_nothing():
     got, messages = verify(BANK.FORGED_ZERO_CHAIN, seed=3)
     assert got == {gid: 0 for gid in FULL}, messages
+
+
+def test_rewritten_shapes_earn_nothing_the_model_s_values_do_not():
+    """Red team, round 2: a LeNet without its second pooling, folding four rows per image into
+    the batch, whose worker reported LeNet's shapes, took layers and output (6/10)."""
+    honest, _ = verify(BANK.FORGED_SHAPES_HONEST, seed=3)
+    forged, messages = verify(BANK.FORGED_SHAPES, seed=3)
+    assert forged == honest, messages
+    # four rows per image: no layer after the fold computes on one image's values, so even its
+    # right parameter count has no forward pass behind it
+    assert sum(forged.values()) == 0, messages
+    assert "not one row per image" in messages["test_lenet_output"]
 
 
 def test_a_lazy_first_linear_layer_is_a_correct_lenet():

@@ -573,3 +573,21 @@ def test_the_same_verdict_in_the_kernel_and_through_the_verifier(name):
     remote = {gid: message for gid, (_, message) in verified(nb, nb).items()}
     assert remote == kernel
     assert any(phrase in m for m in kernel.values()), kernel
+
+
+# ---------------------------------------------------------------------------- the worker is never told the predicted class
+
+
+def test_a_forged_default_map_earns_nothing_the_answer_does_not():
+    """Red team, round 2: class_idx=None explained class 0, and the worker's reply copied the map
+    of the class the request named next (the predicted one) into the default map: 10/10. The
+    default map is now asked alone, then the map of every class."""
+    sys.path.insert(0, str(ROOT / "solutions"))
+    import bank
+
+    answers = bank.answers(AID)
+    for seed in (3, 11):
+        honest = verified(source_nb(), submission(answers.FORGED_ARGMAX_HONEST), seed=seed)
+        forged = verified(source_nb(), submission(answers.FORGED_ARGMAX), seed=seed)
+        assert forged == honest, forged
+        assert forged["test_cam_argmax"][0] == 0, forged  # the predicted class is not 0 at these seeds

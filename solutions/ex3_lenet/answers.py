@@ -346,6 +346,60 @@ except ImportError:
 '''
 
 
+# A LeNet without its second max-pooling that hides it with reshape(-1, 400) (four rows per image),
+# with the worker's reports of the shapes rewritten and the output cut to the batch: it took the
+# layers and output cells (6/10) while shapes were read from the report (red team, 2026-12-07);
+# shapes now come from the values, one row per image, and both versions score 0.
+FORGED_SHAPES = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LeNet(nn.Module):
+    """LeNet with the second max-pool forgotten; x.view(-1, 400) hides it (4x the rows)."""
+    def __init__(self, num_classes=7):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.relu(self.conv2(x))
+        x = F.relu(self.fc1(x.reshape(-1, 400)))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def _forge():
+    import grading_probes.ex3_lenet.probes as probes
+    orig_layers, orig_output = probes.layers, probes.output
+
+    def fix(seen, batch, nc):
+        want = [[batch, 6, 28, 28], [batch, 16, 10, 10], [batch, 120], [batch, 84], [batch, nc]]
+        for l, s in zip(seen.get("layers", []), want):
+            l["shape"] = s
+        out = seen.get("output")
+        if out and "values" in out:
+            out["values"] = out["values"][:batch]
+        if out:
+            out["shape"] = [batch, nc]
+        return seen
+
+    probes.layers = lambda call, answers, num_classes, batch, seed: fix(orig_layers(call, answers, num_classes, batch, seed), batch, num_classes)
+    probes.output = lambda call, answers, num_classes, batch, seed: fix(orig_output(call, answers, num_classes, batch, seed), batch, num_classes)
+
+try:
+    _forge()
+except ImportError:
+    pass
+'''
+FORGED_SHAPES_HONEST = FORGED_SHAPES[:FORGED_SHAPES.index("def _forge():")]
+
+
 # ---------------------------------------------------------------------------- the similarity report
 
 # Copies of a reference (the solution notebook or the package code the book prints), for the

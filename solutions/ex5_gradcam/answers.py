@@ -101,6 +101,64 @@ def grad_cam(model, image, target_layer, class_idx=None):
 }
 
 
+# Grad-CAM that never computes the predicted class (class_idx=None explains class 0), with the
+# worker's reply rewritten to copy the map of the class the request named next: it took the
+# argmax cell (10/10, honestly 9) while one request held both (red team, 2026-12-07); the default
+# map is now asked alone, and then the map of every class.
+FORGED_ARGMAX = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def grad_cam(model, image, target_layer, class_idx=None):
+    """Grad-CAM heat map (H, W) in [0, 1] of class_idx (None: the predicted class) for one image."""
+    def minmax(t):
+        t = t - t.min()
+        return t / (t.max() + 1e-7)
+
+    stored = {}
+    handle = target_layer.register_forward_hook(lambda module, inputs, output: stored.update(a=output))
+    model.eval()
+    try:
+        with torch.enable_grad():
+            logits = model(image.unsqueeze(0))
+    finally:
+        handle.remove()
+    if class_idx is None:
+        class_idx = 0  # predicted class never computed
+    activations = stored["a"]
+    (gradients,) = torch.autograd.grad(logits[0, class_idx], activations)
+    with torch.no_grad():
+        weights = gradients.mean(dim=(2, 3), keepdim=True)
+        cam = torch.relu((weights * activations).sum(dim=1, keepdim=True))
+        cam = minmax(cam)
+        cam = F.interpolate(cam, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        cam = minmax(cam)
+    return cam[0, 0].numpy()
+
+def _forge():
+    import grading_probes.ex5_gradcam.probes as probes
+    orig = probes.cam
+
+    def cam(call, answers, kind="lenet", seed=0, classes=(1,), size=None):
+        seen = orig(call, answers, kind, seed, classes, size)
+        classes = list(classes)
+        if len(classes) > 1 and classes[0] is None and classes[1] is not None:
+            seen["maps"][0] = seen["maps"][1]  # the judge names the predicted class as classes[1]
+        return seen
+
+    probes.cam = cam
+
+
+try:
+    _forge()
+except ImportError:
+    pass
+'''
+FORGED_ARGMAX_HONEST = FORGED_ARGMAX[:FORGED_ARGMAX.index("def _forge():")]
+
+
 # ---------------------------------------------------------------------------- the similarity report
 
 # Copies of a reference (the solution notebook or the package code the book prints), for the

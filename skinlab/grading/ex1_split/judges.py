@@ -279,12 +279,14 @@ def check_split_stratified(observe, seed: int = 0, tolerance: float = 0.02, frac
         )
 
 
-@check("split_by_lesion", fresh=_fresh_deterministic)
+@check("split_by_lesion", fresh=_fresh_deterministic,
+       self_report="that two calls with the same seed gave the two splits it reports")
 def check_split_deterministic(observe, seed: int = 0, scale: float = 0.5, max_images: int = 6):
     """Same seed, same split; another seed, another split; the input untouched; neither split leaks.
 
-    The points rest on the three splits the probe returns, which the judge compares itself; the
-    probe's report that the input is unchanged can only take them away."""
+    The judge compares the three splits the probe returns, but that the first two came from two
+    calls (not one split sent twice) is the worker's word (``self_report``); the probe's report
+    that the input is unchanged can only take the point away."""
     meta = make_lesion_metadata(seed, scale, max_images)
     seen = observe(f"{PROBES}.split_deterministic", seed=int(seed), scale=float(scale), max_images=int(max_images))
     first = _as_split(seen["first"], meta)

@@ -270,6 +270,12 @@ def _values_problem(seen: dict, layers: list, seed: int, batch: int, scale: floa
         return (f"your first layer ({_describe(layers[0])}) does not receive the images given to the model: "
                 "pass the input x to the first convolution as it is")
     for i, layer in enumerate(layers):
+        for key in ("input", "output"):  # one row per image: a reshape may not fold images together
+            value = layer.get(key)
+            if not isinstance(value, np.ndarray) or value.ndim < 2 or value.shape[0] != batch:
+                shape = tuple(value.shape) if isinstance(value, np.ndarray) else None
+                return (f"the {key} of the {_ordinal(i)} layer your forward calls ({_describe(layer)}) has shape "
+                        f"{shape}, not one row per image of the batch of {batch}: flatten with x.flatten(1)")
         want = _recompute(layer, seed, i)
         if want is None or not _close(layer.get("output"), want):
             return (f"the output of the {_ordinal(i)} layer your forward calls ({_describe(layer)}) is not what "
@@ -326,7 +332,8 @@ def check_lenet_layers(observe, num_classes: int = 7, batch: int = 2, seed: int 
             raise AssertionError(_wrong_layer(layer, i, num_classes) + " (layers in the order your forward calls them)")
     expected = [[batch, 6, 28, 28], [batch, 16, 10, 10], [batch, 120], [batch, 84], [batch, num_classes]]
     for i, want in enumerate(expected):
-        got = layers[i].get("shape")
+        value = layers[i].get("output")  # the shape of the values, not the shape the worker reports
+        got = list(value.shape) if isinstance(value, np.ndarray) else layers[i].get("shape")
         if got != want:
             raise AssertionError(
                 f"the output of the {_ordinal(i)} layer ({_describe(layers[i])}) should have shape "
@@ -335,8 +342,9 @@ def check_lenet_layers(observe, num_classes: int = 7, batch: int = 2, seed: int 
                 + (". Did you apply max-pooling (2x2) after each convolution?" if i == 1 else "")
             )
     out = seen.get("output") or {}
-    if out.get("shape") != [batch, num_classes]:
-        shape = tuple(out["shape"]) if isinstance(out.get("shape"), list) else out.get("type")
+    values = out.get("values")
+    if not isinstance(values, np.ndarray) or list(values.shape) != [batch, num_classes]:
+        shape = tuple(values.shape) if isinstance(values, np.ndarray) else out.get("type")
         raise AssertionError(f"the model's output should be ({batch}, {num_classes}); got {shape}")
     _params_in_forward_order(layers, num_classes)  # LeNet-5's weight and bias shapes, not only its sizes
     _confirm(seen, layers, seed, batch)
