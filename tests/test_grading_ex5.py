@@ -578,6 +578,7 @@ def test_the_same_verdict_in_the_kernel_and_through_the_verifier(name):
 # ---------------------------------------------------------------------------- the worker is never told the predicted class
 
 
+@pytest.mark.slow  # four notebooks through the verifier
 def test_a_forged_default_map_earns_nothing_the_answer_does_not():
     """Red team, round 2: class_idx=None explained class 0, and the worker's reply copied the map
     of the class the request named next (the predicted one) into the default map: 10/10. The
