@@ -20,7 +20,8 @@ import bank  # noqa: E402
 import simulated_class as sim  # noqa: E402
 
 # The exercises' answers (mistakes, copies, attacks) are in their banks: solutions/<id>/answers.py.
-EX1, EX2, EX3, EX4 = (bank.answers(aid) for aid in ("ex1_split", "ex2_class_weights", "ex3_lenet", "ex4_training"))
+EX1, EX2, EX3, EX4, EX5 = (bank.answers(aid) for aid in
+                            ("ex1_split", "ex2_class_weights", "ex3_lenet", "ex4_training", "ex5_gradcam"))
 
 
 @dataclass
@@ -286,6 +287,13 @@ def entries() -> list[Entry]:
     out.append(Entry("Jos\u00e9", "ex2_class_weights", "", _pts("ex2_class_weights"), "nothing"))
     out.append(Entry("Jose\u0301", "ex2_class_weights", "", {}, "nothing", "mistake",
                      skipped="in another Unicode form"))
+    # The red team's second round: rewritten shapes, and a default map copied from the class the
+    # request named. Each scores what its own model does (ex3: 0; ex5: all but the argmax cell).
+    out.append(Entry("forged_shapes", "ex3_lenet", "", {g: 0 for g in sim.POINTS["ex3_lenet"]}, "nothing", "raw",
+                     {"LeNet": EX3.FORGED_SHAPES}))
+    out.append(Entry("forged_argmax", "ex5_gradcam", "",
+                     _only("ex5_gradcam", set(sim.POINTS["ex5_gradcam"]) - {"test_cam_argmax"}), "nothing", "raw",
+                     {"grad_cam": EX5.FORGED_ARGMAX}))
     out.append(Entry("forged_zero_chain", "ex3_lenet", "", {g: 0 for g in sim.POINTS["ex3_lenet"]}, "nothing",
                      "raw", {"LeNet": EX3.FORGED_ZERO_CHAIN}))
     out.append(Entry("self_zeroing_lenet", "ex3_lenet", "", {g: 0 for g in sim.POINTS["ex3_lenet"]},

@@ -302,7 +302,7 @@ def _variants():
     seq = ("self.f = nn.Sequential(nn.Conv2d(3, 6, 5), nn.ReLU(), {pool}(2), nn.Conv2d(6, {c2}, 5), nn.ReLU(), "
            "{pool}(2), nn.Flatten(), nn.Linear({f1}, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), "
            "nn.Linear(84, num_classes){end})")
-    body = BANK._LENET_HEADER + ("class LeNet(nn.Module):\n    def __init__(self, num_classes=7):\n        super().__init__()\n"
+    body = BANK.LENET_HEADER + ("class LeNet(nn.Module):\n    def __init__(self, num_classes=7):\n        super().__init__()\n"
                      "        {seq}\n\n    def forward(self, x):\n        return self.f(x)\n")
     make = lambda **kw: body.format(seq=seq.format(**{"pool": "nn.MaxPool2d", "c2": 16, "f1": 400, "end": "", **kw}))  # noqa: E731
     return [

@@ -33,6 +33,7 @@ from skinlab.grading.probe_base import roundtrip
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "solutions"))
+import bank  # noqa: E402
 import simulated_class as sim  # noqa: E402
 
 AID = "ex5_gradcam"
@@ -583,9 +584,6 @@ def test_a_forged_default_map_earns_nothing_the_answer_does_not():
     """Red team, round 2: class_idx=None explained class 0, and the worker's reply copied the map
     of the class the request named next (the predicted one) into the default map: 10/10. The
     default map is now asked alone, then the map of every class."""
-    sys.path.insert(0, str(ROOT / "solutions"))
-    import bank
-
     answers = bank.answers(AID)
     for seed in (3, 11):
         honest = verified(source_nb(), submission(answers.FORGED_ARGMAX_HONEST), seed=seed)

@@ -110,11 +110,11 @@ class LeNet(nn.Module):
 '''},
 }
 
-_LENET_HEADER = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n"
+LENET_HEADER = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n"
 
 # A plain LeNet-5 with torch.nn.functional: full marks, and the base of the variants below, each
 # the one change its name says (variant() checks that every change applies).
-PLAIN_LENET = _LENET_HEADER + '''
+PLAIN_LENET = LENET_HEADER + '''
 class LeNet(nn.Module):
     def __init__(self, num_classes=7):
         super().__init__()
@@ -150,7 +150,7 @@ _ZERO_IN_EVAL = ("    def forward(self, x):\n", "    def forward(self, x):\n    
 # Correct answers written otherwise: full marks.
 CORRECT = {
     "functional": PLAIN_LENET,
-    "sequential": _LENET_HEADER + '''
+    "sequential": LENET_HEADER + '''
 class LeNet(nn.Module):
     def __init__(self, num_classes=7):
         super().__init__()
@@ -165,7 +165,7 @@ class LeNet(nn.Module):
         return self.classifier(self.features(x))
 ''',
     # Linear layers declared first (it scored 5/10 and crashed an early checker).
-    "linear_first": _LENET_HEADER + '''
+    "linear_first": LENET_HEADER + '''
 class LeNet(nn.Module):
     def __init__(self, num_classes=7):
         super().__init__()
@@ -182,7 +182,7 @@ class LeNet(nn.Module):
         x = torch.flatten(x, 1)
         return self.head(torch.relu(self.hidden2(torch.relu(self.hidden1(x)))))
 ''',
-    "module_list": _LENET_HEADER + '''
+    "module_list": LENET_HEADER + '''
 class LeNet(nn.Module):
     def __init__(self, num_classes=7):
         super().__init__()
@@ -226,7 +226,7 @@ LINEAR_CALLED_FIRST = variant(("    def forward(self, x):\n", "    def forward(s
 # The ReLUs after both linear layers left out: 7 of 10, the equivalence cell names both.
 NO_LINEAR_RELUS_LENET = variant((_FC1, "x = self.fc1(x.flatten(1))"), (_FC2, "x = self.fc2(x)"))
 
-ONE_LINEAR_LENET = _LENET_HEADER + '''
+ONE_LINEAR_LENET = LENET_HEADER + '''
 class LeNet(nn.Module):
     """Not LeNet: one linear layer on the flattened image."""
 
