@@ -1,6 +1,10 @@
-"""Property-based tests (hypothesis) of the lesion-level split and the class weights.
+"""Property-based tests (hypothesis) of the lesion-level splits and the class weights.
 
-The share bound for ``split_by_lesion``'s greedy fill, per class (n images, largest lesion s,
+``split_by_lesion`` (scikit-learn's StratifiedGroupKFold, whole folds per part): every row
+assigned, no leak, deterministic, independent of row order, part sizes from :func:`fold_counts`.
+
+The share bound for ``split_by_lesion_greedy``'s fill (the course's first split, kept to show how
+largest-first skews the parts), per class (n images, largest lesion s,
 target t_k = f_k * n for split k, deficit d_k = t_k - filled_k, R = images still to place):
 
 * R = sum_k d_k at every step (the targets sum to n).
@@ -26,7 +30,7 @@ from hypothesis import strategies as st
 
 from skinlab.balance import median_frequency_weights
 from skinlab.data import CLASSES
-from skinlab.split import SPLITS, find_leaks, split_by_lesion, split_shares
+from skinlab.split import SPLITS, find_leaks, fold_counts, split_by_lesion, split_by_lesion_greedy, split_shares
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -56,9 +60,14 @@ def fraction_triples(draw):
     return tuple(np.asarray(w, dtype=float) / sum(w))
 
 
-@SETTINGS
-@given(metadata_frames(), fraction_triples(), st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(metadata_frames(max_lesions=120), fraction_triples(), st.integers(0, 2**32 - 1))
 def test_split_assigns_every_row_without_leak_deterministically(md, fractions, seed):
+    k, per_part = fold_counts(fractions)
+    if md["lesion_id"].nunique() < k:
+        with pytest.raises(ValueError, match=f"cannot be dealt into {k} folds"):
+            split_by_lesion(md, fractions, seed=seed)
+        return
     before = md.copy(deep=True)
     split = split_by_lesion(md, fractions, seed=seed)
     pd.testing.assert_frame_equal(md, before)  # input untouched
@@ -68,12 +77,29 @@ def test_split_assigns_every_row_without_leak_deterministically(md, fractions, s
     assert find_leaks(md, split) == {}
     assert split.equals(split_by_lesion(md, fractions, seed=seed))  # deterministic
     assert split.equals(split_by_lesion(md.copy(), list(fractions), seed=seed))
+    shuffled = md.sample(frac=1.0, random_state=seed % 1000)
+    assert split.equals(split_by_lesion(shuffled, fractions, seed=seed).reindex(md.index))  # row order
+    for name, n in zip(SPLITS, per_part):
+        assert (n == 0) <= (not (split == name).any())  # a part of no folds is empty
+
+
+@given(fraction_triples())
+@settings(max_examples=200, deadline=None)
+def test_fold_counts_give_the_fractions_within_half_a_point(fractions):
+    k, per_part = fold_counts(fractions)
+    assert per_part.sum() == k and (per_part >= 0).all()
+    assert k == 100 or np.abs(per_part / k - np.asarray(fractions)).max() <= 0.005 + 1e-12
+    assert np.abs(per_part / k - np.asarray(fractions)).max() <= 0.01 + 1e-12
+    # the fewest such folds: one fewer misses some fraction by more than half a point
+    for fewer in range(1, k):
+        n = np.round(np.asarray(fractions) * fewer)
+        assert not (n.sum() == fewer and np.abs(n / fewer - np.asarray(fractions)).max() <= 0.005 - 1e-12)
 
 
 @SETTINGS
 @given(metadata_frames(), fraction_triples(), st.integers(0, 2**32 - 1))
 def test_split_counts_stay_within_the_greedy_bound(md, fractions, seed):
-    split = split_by_lesion(md, fractions, seed=seed)
+    split = split_by_lesion_greedy(md, fractions, seed=seed)
     f = np.asarray(fractions)
     for dx, rows in md.groupby("dx").groups.items():
         n = len(rows)
@@ -89,7 +115,7 @@ def test_split_counts_stay_within_the_greedy_bound(md, fractions, seed):
 @SETTINGS
 @given(metadata_frames(max_lesion_size=1), fraction_triples(), st.integers(0, 2**32 - 1))
 def test_single_image_lesions_split_to_floor_or_ceiling_of_target(md, fractions, seed):
-    split = split_by_lesion(md, fractions, seed=seed)
+    split = split_by_lesion_greedy(md, fractions, seed=seed)
     for _, rows in md.groupby("dx").groups.items():
         target = np.asarray(fractions) * len(rows)
         counts = split.loc[rows].value_counts().reindex(list(SPLITS), fill_value=0).to_numpy()
@@ -106,6 +132,7 @@ def test_seed_changes_the_split_of_a_sizeable_dataset(md, seed):
         return
     a = split_by_lesion(md, seed=seed)
     b = split_by_lesion(md, seed=seed + 1)
+    assert not split_by_lesion_greedy(md, seed=seed).equals(split_by_lesion_greedy(md, seed=seed + 1))
     assert not a.equals(b)
 
 

@@ -12,6 +12,8 @@ from skinlab.split import (
     find_leaks,
     split_by_image,
     split_by_lesion,
+    split_by_lesion_greedy,
+    split_makeup,
     split_shares,
 )
 
@@ -73,33 +75,75 @@ def test_image_level_split_leaks_which_is_the_point_of_the_demo():
     assert find_leaks(m, split_by_image(m, seed=0))
 
 
+def test_too_few_lesions_for_the_folds_is_a_clear_error():
+    m = make_metadata(20)
+    with pytest.raises(ValueError, match=r"20 lesion\(s\) cannot be dealt into 25 folds"):
+        split_by_lesion(m, seed=0)
+
+
+def test_makeup_counts_by_hand():
+    m = pd.DataFrame({"lesion_id": ["A", "A", "B", "C", "D"], "image_id": list("12345"),
+                      "dx": ["nv", "nv", "mel", "nv", "mel"]})
+    s = pd.Series(["train", "train", "train", "test", "val"])
+    t = split_makeup(m, s)
+    assert list(t.index) == ["train", "val", "test", "all"]
+    assert t.loc["train", "images"] == 3 and t.loc["train", "lesions"] == 2
+    assert t.loc["train", "images per lesion"] == 1.5
+    assert t.loc["train", "from multi-image lesions"] == pytest.approx(2 / 3)
+    assert t.loc["all", "from multi-image lesions"] == pytest.approx(2 / 5)
+    assert t.loc["train", "nv"] == pytest.approx(2 / 3) and t.loc["val", "mel"] == 1.0
+    assert t.loc["test", "share of images"] == pytest.approx(0.2)
+
+
 @pytest.mark.realdata
-def test_real_metadata_split_within_tolerance_and_leak_free(real_metadata):
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_part_has_the_makeup_of_the_whole_on_ham10000(real_metadata, seed):
+    """The issue's bar, on the real metadata: class shares within 0.5 point of the whole, the
+    share of images from multi-image lesions within 3 points, sizes within 1 point of 64/16/20."""
     m = real_metadata
-    s = split_by_lesion(m, seed=0)
+    s = split_by_lesion(m, seed=seed)
     assert_no_leak(m, s)
-    shares = split_shares(m, s)
-    deviation = (shares - TARGET).abs()
-    assert deviation.to_numpy().max() < 0.02, deviation
-    # Our greedy largest-lesion-first assignment reaches < 1 point, like StratifiedGroupKFold.
-    assert deviation.to_numpy().max() < 0.01
+    t = split_makeup(m, s)
+    classes = sorted(m["dx"].unique())
+    # independent of split_makeup: counted here from the metadata
+    multi = m["lesion_id"].map(m["lesion_id"].value_counts()) > 1
+    whole_multi = multi.mean()
+    assert 0.44 < whole_multi < 0.46  # 4,500 of 10,015 images come from lesions with several
+    for part, target in zip(("train", "val", "test"), TARGET):
+        sel = s == part
+        assert abs(sel.mean() - target) <= 0.01, (part, sel.mean())
+        shares = m.loc[sel, "dx"].value_counts(normalize=True).reindex(classes, fill_value=0)
+        whole = m["dx"].value_counts(normalize=True).reindex(classes)
+        assert (shares - whole).abs().max() <= 0.005, (part, (shares - whole).abs().max())
+        assert abs(multi[sel].mean() - whole_multi) <= 0.03, (part, multi[sel].mean())
+        assert t.loc[part, "from multi-image lesions"] == pytest.approx(multi[sel].mean())
+    assert not split_by_lesion(m, seed=seed).ne(s).any()  # deterministic
 
 
 @pytest.mark.realdata
-def test_real_split_compared_with_sklearn_stratified_group_kfold(real_metadata):
-    """Oracle: scikit-learn's StratifiedGroupKFold is the standard tool; we must do no worse."""
+def test_the_greedy_split_skews_the_parts_which_is_why_it_was_replaced(real_metadata):
+    """Largest lesions first to the part furthest below its target: train takes the multi-image
+    lesions (63 % of its images against 45 % of the whole; about 10-15 % of validation's and
+    test's), for every seed, while the class shares stay right."""
+    m = real_metadata
+    multi = m["lesion_id"].map(m["lesion_id"].value_counts()) > 1
+    for seed in (0, 1):
+        g = split_by_lesion_greedy(m, seed=seed)
+        assert_no_leak(m, g)
+        assert (split_shares(m, g) - TARGET).abs().to_numpy().max() < 0.01
+        assert multi[g == "train"].mean() > multi.mean() + 0.15
+        assert multi[g == "test"].mean() < multi.mean() - 0.25
+
+
+@pytest.mark.realdata
+def test_real_split_is_scikit_learns_stratified_group_kfold(real_metadata):
+    """Oracle: scikit-learn's StratifiedGroupKFold, called here directly with 25 folds (16 train,
+    4 validation, 5 test), gives the same parts."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     m = real_metadata
-    outer = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
-    rest, test = next(outer.split(m, m["dx"], m["lesion_id"]))
-    inner = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
-    r = m.iloc[rest]
-    tr, va = next(inner.split(r, r["dx"], r["lesion_id"]))
-    ref = pd.Series("train", index=m.index)
-    ref.iloc[rest[va]] = "val"
-    ref.iloc[test] = "test"
-    assert find_leaks(m, ref) == {}
-    ours = (split_shares(m, split_by_lesion(m, seed=0)) - TARGET).abs().to_numpy().max()
-    theirs = (split_shares(m, ref) - TARGET).abs().to_numpy().max()
-    assert ours <= theirs + 1e-9, (ours, theirs)
+    ref = pd.Series("", index=m.index)
+    folds = StratifiedGroupKFold(n_splits=25, shuffle=True, random_state=0)
+    for i, (_, members) in enumerate(folds.split(m, m["dx"], m["lesion_id"])):
+        ref.iloc[members] = "train" if i < 16 else "val" if i < 20 else "test"
+    assert split_by_lesion(m, seed=0).equals(ref.rename("split"))
