@@ -149,6 +149,29 @@ def bootstrap_metrics(y_true, y_prob, groups, num_classes: int = len(CLASSES), n
     return out
 
 
+def paired_difference(y_true, prob_a, prob_b, groups, metric: str = "balanced_accuracy",
+                      n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """Model B minus model A on the **same** test images, with a paired percentile-bootstrap
+    interval over lesions: both models are scored on every replicate's draw of lesions, so the
+    difference's interval leaves out the chance that is common to both (which lesions are in the
+    test part). ``metric``: ``"accuracy"``, ``"balanced_accuracy"`` or ``"recall_<class>"``.
+
+    Returns ``{"value", "low", "high", "metric", "n_boot", "level"}``; ``value`` is the difference
+    on the data itself. An interval that excludes 0 says B differs from A on this test part beyond
+    the chance of which lesions it holds (not beyond the chance of training: that needs seeds)."""
+    a = bootstrap_metrics(y_true, prob_a, groups, n_boot=n_boot, level=level, seed=seed, return_replicates=True)
+    b = bootstrap_metrics(y_true, prob_b, groups, n_boot=n_boot, level=level, seed=seed, return_replicates=True)
+    if metric.startswith("recall_"):
+        point = b["recall"][metric[7:]]["value"] - a["recall"][metric[7:]]["value"]
+    else:
+        point = b[metric]["value"] - a[metric]["value"]
+    diff = b["replicates"][metric] - a["replicates"][metric]  # same seed, same groups: same draws
+    diff = diff[~np.isnan(diff)]
+    low, high = np.percentile(diff, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return {"value": float(point), "low": float(low), "high": float(high), "metric": metric,
+            "n_boot": int(n_boot), "level": float(level)}
+
+
 def format_interval(stat: dict, digits: int = 3) -> str:
     """``"0.612 (0.590-0.634)"`` from a :func:`bootstrap_metrics` entry."""
     if np.isnan(stat["low"]):

@@ -159,3 +159,42 @@ def test_metrics_table_puts_the_baseline_first_and_rounds():
     assert table.loc["model", "balanced accuracy"] == round(m["balanced_accuracy"], 3)
     assert np.isnan(table.iloc[0]["macro-F1"])  # the baseline has no F1 in the table
     assert list(metrics_table({"model": m}).index) == ["model"]
+
+
+def test_paired_difference_against_a_hand_written_paired_bootstrap():
+    """Oracle: resample lesions by hand with the same generator and score both models on each draw."""
+    from skinlab.metrics import balanced_accuracy, paired_difference
+
+    rng = np.random.default_rng(5)
+    n = 300
+    groups = np.repeat(np.arange(150), 2)
+    y = rng.integers(0, 7, n)
+    a = np.where(rng.random(n) < 0.5, y, rng.integers(0, 7, n))
+    b = np.where(rng.random(n) < 0.7, y, rng.integers(0, 7, n))
+    got = paired_difference(y, a, b, groups, metric="accuracy", n_boot=500, seed=3)
+    assert got["value"] == pytest.approx((b == y).mean() - (a == y).mean(), abs=1e-12)
+    draws = np.random.default_rng(3).integers(0, 150, size=(500, 150))
+    diffs = []
+    for d in draws:
+        w = np.bincount(d, minlength=150)[groups]
+        diffs.append((w * (b == y)).sum() / w.sum() - (w * (a == y)).sum() / w.sum())
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    assert got["low"] == pytest.approx(low, abs=1e-12) and got["high"] == pytest.approx(high, abs=1e-12)
+    assert got["low"] > 0  # b is right 70 % + chance, a 50 % + chance: clearly better
+    same = paired_difference(y, a, a, groups, n_boot=200)
+    assert same["value"] == same["low"] == same["high"] == 0.0  # paired: no noise left
+    bal = paired_difference(y, a, b, groups, n_boot=200)
+    assert bal["value"] == pytest.approx(balanced_accuracy(y, b) - balanced_accuracy(y, a), abs=1e-12)
+
+
+def test_claims_outcome_and_require():
+    from skinlab.course import claims
+
+    assert claims.outcome({"low": 0.01, "high": 0.05}) == "better"
+    assert claims.outcome({"low": -0.05, "high": -0.01}) == "worse"
+    assert claims.outcome({"low": -0.01, "high": 0.05}) == "within the noise"
+    assert claims.outcome({"low": float("nan"), "high": 0.1}) == "within the noise"
+    assert claims.seeds_interval([0.1, -0.02, 0.04]) == pytest.approx({"value": 0.04, "low": -0.02, "high": 0.1, "n": 3})
+    claims.require(True, "fine")
+    with pytest.raises(claims.ClaimError, match="the page says 'B beats A'.*gap=-0.1"):
+        claims.require(False, "B beats A", gap=-0.1)
