@@ -30,6 +30,19 @@ from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results-accuracy.json")
 
+# Which split a recorded run was measured on (its "split" field). The test part, and so every
+# figure, moves with it: on the greedy split (skinlab.split.split_by_lesion_greedy, the course's
+# split until 2026-12-08) the test part held mostly single-image lesions and LeNet scored about 9
+# accuracy points higher than on the StratifiedGroupKFold split (skinlab.split.split_by_lesion).
+SPLIT = "stratified-group-kfold"
+SPLITS = {SPLIT: "StratifiedGroupKFold split (skinlab.split.split_by_lesion, since 2026-12-08)",
+          "greedy": "greedy largest-first split (split_by_lesion_greedy; the course's split until 2026-12-08)"}
+
+
+def split_of(run: dict) -> str:
+    """The split a recorded run was measured on (runs recorded before the field existed: greedy)."""
+    return run.get("split", "greedy")
+
 
 COMMANDS = {
     "lenet-defaults": (
@@ -92,9 +105,25 @@ def read_run(run: str | Path) -> dict:
     }
 
 
+def _keep_other_split(data: dict, key: str, split: str) -> None:
+    """A figure never pools two splits: before runs on ``split`` join figure ``key``, its runs on
+    another split move to their own entry ``key@<that split>`` (kept, seed by seed)."""
+    fig = data["figures"].get(key, {})
+    others = [r for r in fig.get("runs", []) if split_of(r) != split]
+    for name in sorted({split_of(r) for r in others}):
+        old = data["figures"].setdefault(f"{key}@{name}", {
+            "title": f"{fig.get('title', key)} (on the {name} split)", "command": fig.get("command", "")})
+        kept = {r["seed"]: r for r in old.get("runs", [])}
+        kept.update({r["seed"]: r for r in others if split_of(r) == name})
+        old["runs"] = [kept[s] for s in sorted(kept)]
+    if fig:
+        fig["runs"] = [r for r in fig.get("runs", []) if split_of(r) == split]
+
+
 def record(key: str, runs, where: str, title: str | None = None, command: str | None = None,
-           date: str | None = None, path: Path = RESULTS) -> dict:
-    """Add (or replace, seed by seed) the runs of figure ``key`` in the results file."""
+           date: str | None = None, path: Path = RESULTS, split: str = SPLIT) -> dict:
+    """Add (or replace, seed by seed) the runs of figure ``key`` in the results file, measured on
+    ``split``; runs of the figure on another split move to figure ``key@<their split>``."""
     data = load(path)
     fig = data["figures"].setdefault(key, {})
     if title or key in COMMANDS:
@@ -103,10 +132,14 @@ def record(key: str, runs, where: str, title: str | None = None, command: str | 
         fig["command"] = command or fig.get("command") or COMMANDS[key][1]
     if "/work/" in fig["command"] or "/home/" in fig["command"] or "/root/" in fig["command"]:
         raise ValueError(f"{key}: the command names a machine's path; use $HAM10000_DIR")
-    by_seed = {r["seed"]: r for r in fig.get("runs", [])}
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; one of {', '.join(SPLITS)}")
+    _keep_other_split(data, key, split)
+    by_seed = {r["seed"]: r for r in fig.get("runs", []) if split_of(r) == split}
     for run in runs:
         r = read_run(run)
         r["where"] = where
+        r["split"] = split
         if date:
             r["date"] = date
         by_seed[r["seed"]] = r
@@ -116,7 +149,7 @@ def record(key: str, runs, where: str, title: str | None = None, command: str | 
 
 
 def record_sweep(key: str, sweep_dir, names, where: str, title: str, command: str, seeds=None,
-                 adjust: bool = False, date: str | None = None, path: Path = RESULTS) -> dict:
+                 adjust: bool = False, date: str | None = None, path: Path = RESULTS, split: str = SPLIT) -> dict:
     """Add figure ``key`` from a ``bench.sweep`` folder: per seed S, the flip-TTA test and validation
     figures of run ``NAME_sS`` (one name) or of the ensemble of the ``NAME_sS`` runs (several),
     logit-adjusted with ``tau`` chosen on validation when ``adjust``; ensembles carry their 95 %
@@ -133,6 +166,7 @@ def record_sweep(key: str, sweep_dir, names, where: str, title: str, command: st
     if missing or not seeds:
         raise ValueError(f"{sweep_dir}: no finished run {', '.join(missing) or ' / '.join(n + '_sSEED' for n in names)}")
     data = load(path)
+    _keep_other_split(data, key, split)
     fig = data["figures"].setdefault(key, {})
     fig.update(title=title, command=command)
     runs = []
@@ -142,7 +176,8 @@ def record_sweep(key: str, sweep_dir, names, where: str, title: str, command: st
         summaries = [json.loads(sweep.run_file(sweep_dir, n, seed, ".json").read_text()) for n in names]
         run = {"seed": seed, **{k: round(r[k], 6) for k in ("accuracy", "balanced_accuracy", "val_accuracy",
                                                               "val_balanced_accuracy")},
-               "seconds": round(sum(x["seconds"] for x in summaries), 1), "n_test": r["n_test"], "where": where}
+               "seconds": round(sum(x["seconds"] for x in summaries), 1), "n_test": r["n_test"], "where": where,
+               "split": split}
         if len(names) == 1:
             run["best_epoch"] = summaries[0]["best_epoch"]
         if adjust:
@@ -183,6 +218,7 @@ def table(data: dict, markdown: bool = False) -> str:
         s = summary(fig)
         seeds = ", ".join(str(r["seed"]) for r in fig["runs"])
         wheres = sorted({r.get("where", "") for r in fig["runs"]})
+        splits = ", ".join(sorted({split_of(r) for r in fig["runs"]}))
         minutes = "—" if s["seconds"] is None else (
             f"{s['seconds']['mean'] / 60:.1f}" if s["seconds"]["n"] == 1 else
             f"{s['seconds']['mean'] / 60:.1f} ({s['seconds']['min'] / 60:.1f}–{s['seconds']['max'] / 60:.1f})")
@@ -197,10 +233,10 @@ def table(data: dict, markdown: bool = False) -> str:
         else:
             val_cell = _fmt(s["val_accuracy"]) + " / " + _fmt(s["val_balanced_accuracy"])
         rows.append((fig.get("title", key), acc_cell, bal_cell, val_cell,
-                     f"{len(fig['runs'])} ({seeds})", minutes,
+                     f"{len(fig['runs'])} ({seeds})", splits, minutes,
                      "; ".join(wheres), fig.get("command", "").replace("{seed}", "S")))
     head = ("figure", "test accuracy: mean (min–max)", "test balanced accuracy: mean (min–max)",
-            "validation accuracy / balanced accuracy", "seeds", "minutes per run", "where", "command (S = seed)")
+            "validation accuracy / balanced accuracy", "seeds", "split", "minutes per run", "where", "command (S = seed)")
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r[:-1]) + f" | `{r[-1]}` |" for r in rows]
@@ -208,7 +244,7 @@ def table(data: dict, markdown: bool = False) -> str:
     out = []
     for r in rows:
         out.append(f"{r[0]}\n  accuracy {r[1]}, balanced accuracy {r[2]}; validation accuracy / balanced {r[3]}\n"
-                   f"  seeds {r[4]}, {r[5]} min per run, {r[6]}\n  {r[7]}")
+                   f"  seeds {r[4]} on the {r[5]} split, {r[6]} min per run, {r[7]}\n  {r[8]}")
     return "\n".join(out)
 
 
@@ -296,6 +332,7 @@ def main(argv=None) -> int:
     r.add_argument("--title", default=None)
     r.add_argument("--run-command", default=None, help="the command, {seed} for the seed (default: COMMANDS[KEY])")
     r.add_argument("--date", default=None)
+    r.add_argument("--split", default=SPLIT, choices=sorted(SPLITS), help="the split the runs were measured on (default %(default)s)")
     rs = sub.add_parser("record-sweep", help="record figure KEY from a bench.sweep folder, over seeds")
     rs.add_argument("key")
     rs.add_argument("sweep_dir")
@@ -306,12 +343,13 @@ def main(argv=None) -> int:
     rs.add_argument("--seeds", type=int, nargs="+", default=None)
     rs.add_argument("--logit-adjust", action="store_true", help="tau chosen on validation")
     rs.add_argument("--date", default=None)
+    rs.add_argument("--split", default=SPLIT, choices=sorted(SPLITS), help="the split the runs were measured on (default %(default)s)")
     args = p.parse_args(argv)
     results = Path(args.results)
     if args.command == "record-sweep":
         try:
             fig = record_sweep(args.key, args.sweep_dir, args.names, args.where, args.title, args.run_command,
-                               args.seeds, args.logit_adjust, args.date, results)
+                               args.seeds, args.logit_adjust, args.date, results, split=args.split)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -356,7 +394,7 @@ def main(argv=None) -> int:
         if args.key not in COMMANDS and not args.run_command and args.key not in load(results)["figures"]:
             print(f"error: {args.key} is a new figure: give its --run-command (and --title)", file=sys.stderr)
             return 2
-        fig = record(args.key, args.runs, args.where, args.title, args.run_command, args.date, results)
+        fig = record(args.key, args.runs, args.where, args.title, args.run_command, args.date, results, split=args.split)
         print(table({"figures": {args.key: fig}}))
         return 0
     try:

@@ -33,6 +33,33 @@ def test_record_and_table_give_mean_and_range_over_seeds(tmp_path):
         accuracy.record("x", runs[:1], where="here", title="x", command="skinlab train --data /work/x", path=results)
 
 
+def test_a_figure_never_pools_two_splits(tmp_path):
+    """Runs on the new split replace the figure; the greedy split's runs keep their own entry,
+    seed by seed, and the table says which split each figure was measured on."""
+    results = tmp_path / "results.json"
+    old = [_run(tmp_path / f"old{s}", s, 0.75, 0.52, 0.5) for s in (0, 1, 2)]
+    accuracy.record("lenet-defaults", old, where="then", path=results, split="greedy")
+    new = [_run(tmp_path / f"new{s}", s, 0.60, 0.50, 0.5) for s in (0, 1)]
+    accuracy.record("lenet-defaults", new, where="now", path=results)
+    figs = accuracy.load(results)["figures"]
+    assert [(r["seed"], r["split"], r["accuracy"]) for r in figs["lenet-defaults"]["runs"]] == [
+        (0, accuracy.SPLIT, 0.6), (1, accuracy.SPLIT, 0.6)]
+    kept = figs["lenet-defaults@greedy"]
+    assert [(r["seed"], r["accuracy"]) for r in kept["runs"]] == [(0, 0.75), (1, 0.75), (2, 0.75)]
+    assert kept["title"].endswith("(on the greedy split)")
+    text = accuracy.table(accuracy.load(results))
+    assert "on the stratified-group-kfold split" in text and "on the greedy split" in text
+    assert accuracy.split_of({"seed": 0}) == "greedy"  # recorded before the field existed
+    with pytest.raises(ValueError, match="unknown split"):
+        accuracy.record("lenet-defaults", new, where="now", path=results, split="random")
+
+
+def test_every_committed_run_names_its_split():
+    for key, fig in accuracy.load()["figures"].items():
+        assert {r.get("split") for r in fig["runs"]} <= set(accuracy.SPLITS), key
+        assert len({r["split"] for r in fig["runs"]}) == 1, f"{key} pools two splits"
+
+
 def test_committed_results_name_no_machine_path():
     text = accuracy.RESULTS.read_text()
     for prefix in ("/work/", "/root/", "/home/"):

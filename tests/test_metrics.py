@@ -161,6 +161,17 @@ def test_metrics_table_puts_the_baseline_first_and_rounds():
     assert list(metrics_table({"model": m}).index) == ["model"]
 
 
+def test_metrics_table_rounds_as_the_prose_prints():
+    """0.5965 is printed 0.597 by f"{x:.3f}" in a sentence; the table beside it must agree
+    (DataFrame.round gave 0.596)."""
+    from skinlab.metrics import metrics_table
+
+    row = {"accuracy": 0.5965, "balanced_accuracy": 0.0125, "macro_f1": 0.2345}
+    table = metrics_table({"model": row})
+    for key, column in (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy")):
+        assert table.loc["model", column] == float(f"{row[key]:.3f}")
+
+
 def test_paired_difference_against_a_hand_written_paired_bootstrap():
     """Oracle: resample lesions by hand with the same generator and score both models on each draw."""
     from skinlab.metrics import balanced_accuracy, paired_difference
