@@ -44,11 +44,13 @@ if "NBGRADER_EXECUTION" not in os.environ:  # skipped while grading (skinlab is 
 # * Return a pandas `Series` with one value per row, `"train"`, `"val"` or `"test"`, **indexed like
 #   `metadata`** (`index=metadata.index`).
 # * No lesion may have images in two splits.
-# * Each class's images are split in the proportions `fractions` (train, val, test), to within a
-#   couple of percentage points (plus one lesion: a lesion cannot be cut in two). The fractions
-#   count **images**, not lesions: a lesion may have one image or many, so splitting the list of
-#   lesions with `train_test_split(lesions, stratify=...)` gets the lesion shares right and the
-#   image shares wrong.
+# * Each class is split in the proportions `fractions` (train, val, test): its images to within a
+#   few percentage points (plus one lesion: a lesion cannot be cut in two), or its lesions to within
+#   about a point (splitting the list of lesions with `train_test_split(lesions, stratify=...)`).
+#   Overall, the fractions count **images**.
+# * Do not hand the lesions out largest first: the part with the biggest target then takes the
+#   lesions photographed many times, and the others get mostly single-image lesions (chapter 3
+#   measures it on HAM10000). A shuffled order keeps every part like the whole.
 # * The same `seed` gives the same split; another seed gives another split. Draw randomness from
 #   `np.random.default_rng(seed)`.
 # * Do not modify `metadata`.
