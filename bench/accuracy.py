@@ -10,8 +10,9 @@ recorded from finished runs, with the command of each figure; and an ensemble of
     HAM10000_DIR=/path/to/ham10000 python -m bench.accuracy ensemble runs/a runs/b --tta [--logit-adjust]
 
 Every figure is on the test part of the seed's lesion-level split at the default fractions
-(``skinlab.split.DEFAULT_FRACTIONS``; n = 2,004 with seed 0, as with the others: the split keeps
-each class's share), which each run looks at once: the epoch is chosen by validation
+(``skinlab.split.DEFAULT_FRACTIONS``), which each run looks at once; each run names its split
+(``SPLITS``: the StratifiedGroupKFold split, n = 2,000 test images with seed 0, or the greedy
+split of runs recorded before 2026-12-08, n = 2,004): the epoch is chosen by validation
 balanced accuracy inside ``skinlab train``. ``bench.sweep`` reads the data from ``$HAM10000_DIR``
 like ``skinlab train`` does. Recorded runs live in ``bench/results-accuracy.json``
 (one entry per figure: its command with ``{seed}``, and per seed the test and validation numbers,
