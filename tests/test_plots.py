@@ -410,13 +410,25 @@ def test_compare_models_bars_and_baseline_lines():
     results = {"LeNet": {"accuracy": 0.61, "balanced_accuracy": 0.53, "macro_f1": 0.4},
                "EfficientNet": {"accuracy": 0.76, "balanced_accuracy": 0.64}}
     baseline = {"accuracy": 0.669, "balanced_accuracy": 0.143}
-    fig = plots.compare_models(results, baseline=baseline)
+    fig = plots.compare_models(results, baseline=baseline, split="test")
     (ax,) = fig.axes
     assert _tick_labels(ax.xaxis) == ["LeNet", "EfficientNet"]
     assert np.allclose(_bar_heights(ax), [0.61, 0.76, 0.53, 0.64])
     assert sorted(line.get_ydata()[0] for line in ax.lines) == [0.143, 0.669]
+    assert ax.get_ylabel() == "score on the test split"
     with pytest.raises(ValueError, match="macro_f1"):
-        plots.compare_models(results, metrics=("accuracy", "macro_f1"))
+        plots.compare_models(results, metrics=("accuracy", "macro_f1"), split="test")
+
+
+def test_compare_models_names_the_split_of_its_scores():
+    # validation scores (chapter 12 ranks its tips on them) must not be labelled as test scores
+    results = {"LeNet": {"accuracy": 0.61, "balanced_accuracy": 0.53}}
+    ax = plots.compare_models(results, split="validation").axes[0]
+    assert ax.get_ylabel() == "score on the validation split" and "test" not in ax.get_ylabel()
+    with pytest.raises(TypeError):
+        plots.compare_models(results)  # no default: the caller says which split
+    with pytest.raises(ValueError, match="split"):
+        plots.compare_models(results, split=" ")
 
 
 # --------------------------------------------------------------------------- Grad-CAM

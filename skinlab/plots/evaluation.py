@@ -120,14 +120,18 @@ def per_class_recall(recalls, baseline=None, class_names: Sequence[str] = CLASSE
 
 
 def compare_models(results: Mapping[str, Mapping[str, float]], baseline=None,
-                   metrics: Sequence[str] = ("accuracy", "balanced_accuracy")) -> Figure:
+                   metrics: Sequence[str] = ("accuracy", "balanced_accuracy"), *, split: str) -> Figure:
     """Grouped bars of ``metrics`` per model; the majority baseline as horizontal lines.
 
     ``results``: model name -> metrics dict (e.g. from ``compute_metrics``). ``baseline``: a
-    metrics dict (one line per metric, same colour as its bars) or a single number.
+    metrics dict (one line per metric, same colour as its bars) or a single number. ``split``:
+    the part of the data the scores were computed on (``"test"``, ``"validation"``...), which the
+    y-axis names; it has no default, so a figure of validation scores cannot say "test".
     """
     if not results:
         raise ValueError("compare_models: results is empty")
+    if not isinstance(split, str) or not split.strip():
+        raise ValueError("compare_models: split must name the part the scores are on, e.g. 'test' or 'validation'")
     for name, res in results.items():
         missing = [m for m in metrics if m not in res]
         if missing:
@@ -153,7 +157,7 @@ def compare_models(results: Mapping[str, Mapping[str, float]], baseline=None,
     ax.set_xticks(x, names, rotation=25 if many else 0, ha="right" if many else "center")
     ax.set_ylim(0, 1.3)
     ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set_ylabel("score on the test set")
+    ax.set_ylabel(f"score on the {split.strip()} split")
     ax.set_title("Model comparison")
     ax.legend(fontsize=8, frameon=False, loc="upper left", ncols=2)
     ax.spines[["top", "right"]].set_visible(False)
