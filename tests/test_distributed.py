@@ -177,7 +177,7 @@ def test_torchrun_two_processes_matches_one_process(tmp_path):
     from skinlab.split import split_by_lesion
     from skinlab.data.synthetic import make_synthetic_ham10000
 
-    data = make_synthetic_ham10000(tmp_path / "data", n_images=252, seed=0, image_size=(64, 48), progress=False)
+    data = make_synthetic_ham10000(tmp_path / "data", n_images=250, seed=0, image_size=(64, 48), progress=False)
     n_train = int((split_by_lesion(load_metadata(data), seed=0) == "train").sum())
     batch = next((b for b in (32, 40, 20, 16, 34, 44, 22, 28, 18) if n_train % b == 0), None)
     assert batch is not None, f"pick another n_images: the training split has {n_train} images"
