@@ -10,7 +10,7 @@ from ..exercise import Exercise
 EXERCISE = Exercise(
     id="ex1_split",
     answers={"split_by_lesion": ("skinlab.split",)},
-    prints=("skinlab.split", ("split_by_lesion", "_check_fractions")),
+    prints=("skinlab.split", ("split_by_lesion", "split_by_lesion_greedy", "fold_counts", "_check_fractions")),
     grading_cost_s=8.0,
 )
 
