@@ -32,6 +32,12 @@ def _check_fractions(fractions) -> np.ndarray:
     return f
 
 
+def _check_columns(metadata: pd.DataFrame) -> None:
+    for col in ("lesion_id", "dx"):
+        if col not in metadata.columns:
+            raise ValueError(f"metadata has no {col!r} column")
+
+
 def fold_counts(fractions, tolerance: float = 0.005, max_folds: int = 100) -> tuple[int, np.ndarray]:
     """The fewest equal folds ``K`` whose whole numbers of folds give each of ``fractions`` within
     ``tolerance`` (half a percentage point), and those numbers: ``(25, [16, 4, 5])`` for
@@ -65,9 +71,7 @@ def split_by_lesion(
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
-    for col in ("lesion_id", "dx"):
-        if col not in metadata.columns:
-            raise ValueError(f"metadata has no {col!r} column")
+    _check_columns(metadata)
     k, per_part = fold_counts(fractions)
     lesion_ids = metadata["lesion_id"].to_numpy()
     n_lesions = len(pd.unique(lesion_ids))
@@ -100,9 +104,7 @@ def split_by_lesion_greedy(
     multi-image lesions make 63 % of train's images and 10-15 % of validation's and test's
     (45 % of the whole), for every seed.
     """
-    for col in ("lesion_id", "dx"):
-        if col not in metadata.columns:
-            raise ValueError(f"metadata has no {col!r} column")
+    _check_columns(metadata)
     f = _check_fractions(fractions)
     rng = np.random.default_rng(seed)
 
